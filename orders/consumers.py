@@ -1,0 +1,128 @@
+"""The live sockets: every event (``/ws/events/``) and one order's journey (``/ws/orders/<id>/``).
+
+Both join their group before they read the log, and both remember the last ``seq`` they sent:
+a group message at or below it is a repeat and is dropped; a message that shows a gap makes the
+consumer read what it missed from the log first. So a page gets every committed event once, in
+order, even when the channel layer drops or reorders a broadcast.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from orders.live import EVENTS_GROUP, event_messages, order_group
+from orders.models import Event, Order
+
+_REPLAY_BATCH = 500
+
+
+@database_sync_to_async
+def _messages_after(after: int, order_id: int | None = None) -> list[dict[str, Any]]:
+    events = Event.objects.filter(seq__gt=after).order_by("seq")
+    if order_id is not None:
+        events = events.filter(order_id=order_id)
+    return event_messages(events[:_REPLAY_BATCH])
+
+
+@database_sync_to_async
+def _last_seq() -> int:
+    return Event.objects.order_by("-seq").values_list("seq", flat=True).first() or 0
+
+
+@database_sync_to_async
+def _order_exists(order_id: int) -> bool:
+    return Order.objects.filter(pk=order_id).exists()
+
+
+class _LogConsumer(AsyncJsonWebsocketConsumer):
+    order_id: int | None = None
+    last_seq = 0
+
+    async def _catch_up(self) -> None:
+        while True:
+            messages = await _messages_after(self.last_seq, self.order_id)
+            for message in messages:
+                await self._send(message)
+            if len(messages) < _REPLAY_BATCH:
+                return
+
+    async def _send(self, message: dict[str, Any]) -> None:
+        await self.send_json(message)
+        self.last_seq = message["event"]["seq"]
+
+    async def event_message(self, envelope: dict[str, Any]) -> None:
+        message = envelope["message"]
+        seq = message["event"]["seq"]
+        if seq <= self.last_seq:
+            return
+        if self._gap_before(message):
+            await self._catch_up()
+            if seq <= self.last_seq:
+                return
+        await self._send(message)
+
+    def _gap_before(self, message: dict[str, Any]) -> bool:
+        raise NotImplementedError
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        # A page that suspects it missed something asks: {"resume": <last seq it has>}.
+        if isinstance(content, dict) and isinstance(content.get("resume"), int):
+            self.last_seq = min(self.last_seq, max(content["resume"], 0))
+            await self._catch_up()
+
+
+class EventFeedConsumer(_LogConsumer):
+    async def connect(self) -> None:
+        after = _query_int(self.scope, "after")
+        await self.channel_layer.group_add(EVENTS_GROUP, self.channel_name)
+        await self.accept()
+        if after is None:
+            self.last_seq = await _last_seq()
+            await self.send_json({"kind": "hello", "lastSeq": self.last_seq})
+        else:
+            self.last_seq = after
+            await self._catch_up()
+
+    async def disconnect(self, code: int) -> None:
+        await self.channel_layer.group_discard(EVENTS_GROUP, self.channel_name)
+
+    def _gap_before(self, message: dict[str, Any]) -> bool:
+        return message["event"]["seq"] > self.last_seq + 1
+
+
+class OrderTimelineConsumer(_LogConsumer):
+    async def connect(self) -> None:
+        self.order_id = int(self.scope["url_route"]["kwargs"]["order_id"])
+        if not await _order_exists(self.order_id):
+            await self.close(code=4404)
+            return
+        await self.channel_layer.group_add(
+            order_group(self.order_id), self.channel_name
+        )
+        await self.accept()
+        self.last_seq = 0
+        await self._catch_up()
+
+    async def disconnect(self, code: int) -> None:
+        if self.order_id is not None:
+            await self.channel_layer.group_discard(
+                order_group(self.order_id), self.channel_name
+            )
+
+    def _gap_before(self, message: dict[str, Any]) -> bool:
+        # Seqs of one order are not consecutive; each message names the order's previous one.
+        return message.get("prevSeq", 0) > self.last_seq
+
+
+def _query_int(scope: dict[str, Any], name: str) -> int | None:
+    values = parse_qs(scope.get("query_string", b"").decode()).get(name)
+    if not values:
+        return None
+    try:
+        return max(int(values[0]), 0)
+    except ValueError:
+        return None

@@ -1,0 +1,69 @@
+"""The order service reacting to events: it confirms or cancels, and keeps its projections.
+
+Subscriptions are declared in ``HANDLES`` and listed in services/bus/registry.py.
+"""
+
+from __future__ import annotations
+
+from orders.aggregator import (
+    cancellation_due,
+    cancellation_reason,
+    confirmation_due,
+    status_fold,
+)
+from orders.models import Event, Order, OrderInbox, Product
+from services.bus import schemas
+from services.bus.outbox import event_emit
+from services.bus.schemas import Envelope, Payload
+
+
+def order_react(event: Envelope, payload: Payload) -> None:
+    # The lock serialises the two halves of a join (payment and stock arriving together), so
+    # exactly one of them sees both and emits OrderConfirmed.
+    order = Order.objects.select_for_update().get(pk=event.orderId)
+    log = dict(Event.objects.filter(order=order).values_list("type", "event_id"))
+    if confirmation_due(log):
+        emitted = event_emit(
+            order_id=order.pk,
+            payload=schemas.OrderConfirmed(
+                paymentEvent=log["PaymentProcessed"],
+                inventoryEvent=log["InventoryUpdated"],
+            ),
+            causation_id=event.eventId,
+        )
+        log[emitted.type] = emitted.event_id
+    elif cancellation_due(log):
+        emitted = event_emit(
+            order_id=order.pk,
+            payload=schemas.OrderCancelled(reason=cancellation_reason(log)),
+            causation_id=event.eventId,
+        )
+        log[emitted.type] = emitted.event_id
+    status = status_fold(log)
+    if order.status != status:
+        Order.objects.filter(pk=order.pk).update(status=status)
+    if isinstance(payload, schemas.InventoryUpdated | schemas.InventoryReleased):
+        stock_project(payload.productId, payload.stockAfter, event.seq)
+
+
+def stock_project(product_id: int | None, stock: int, seq: int) -> None:
+    if product_id is None:
+        return
+    Product.objects.filter(pk=product_id, stock_seq__lt=seq).update(
+        stock=stock, stock_seq=seq
+    )
+
+
+HANDLES = {
+    name: order_react
+    for name in (
+        "PaymentProcessed",
+        "PaymentFailed",
+        "InventoryUpdated",
+        "InventoryRejected",
+        "InventoryReleased",
+        "PaymentRefunded",
+        "OrderShipped",
+    )
+}
+INBOX = OrderInbox

@@ -1,0 +1,97 @@
+"""Pushing stored events to the live pages, and reading them back for a page that catches up.
+
+Every message has the contract's shape: ``{"kind": "event", "event": <envelope>, "status": ...}``
+with the payment token masked and the order's status right after that event.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+
+from orders.aggregator import status_fold
+from orders.models import Event
+from services.bus.schemas import mask_payload
+
+log = logging.getLogger(__name__)
+
+EVENTS_GROUP = "events"
+
+
+def order_group(order_id: int) -> str:
+    return f"order.{order_id}"
+
+
+def envelope_of(event: Event) -> dict[str, Any]:
+    """The event as the contract's JSON envelope, exactly as consumers receive it."""
+    return {
+        "seq": event.seq,
+        "eventId": str(event.event_id),
+        "type": event.type,
+        "version": event.version,
+        "orderId": event.order_id,
+        "occurredAt": event.occurred_at.isoformat(),
+        "producer": event.producer,
+        "causationId": str(event.causation_id) if event.causation_id else None,
+        "payload": event.payload,
+    }
+
+
+def event_message(event: Event, status: str, prev_seq: int) -> dict[str, Any]:
+    """``prevSeq`` is the seq of the order's previous event, so an order page can spot a gap."""
+    envelope = envelope_of(event)
+    envelope["payload"] = mask_payload(envelope["payload"])
+    return {"kind": "event", "event": envelope, "status": status, "prevSeq": prev_seq}
+
+
+def event_messages(events: Iterable[Event]) -> list[dict[str, Any]]:
+    """Messages for ``events`` (in seq order), each with its order's status after it."""
+    events = sorted(events, key=lambda e: e.seq)
+    if not events:
+        return []
+    order_ids = {e.order_id for e in events}
+    history: dict[int, list[tuple[int, str]]] = defaultdict(list)
+    rows = Event.objects.filter(order_id__in=order_ids, seq__lte=events[-1].seq)
+    for order_id, seq, type_ in rows.order_by("seq").values_list(
+        "order_id", "seq", "type"
+    ):
+        history[order_id].append((seq, type_))
+    messages = []
+    for event in events:
+        before = [(s, t) for s, t in history[event.order_id] if s <= event.seq]
+        prev_seq = before[-2][0] if len(before) > 1 else 0
+        messages.append(
+            event_message(event, status_fold(t for _, t in before), prev_seq)
+        )
+    return messages
+
+
+def events_broadcast(events: Iterable[Event]) -> None:
+    """Send committed events to the feed and to each order's group.
+
+    A lost broadcast is not fatal: pages notice the gap in ``seq`` and ask for what they missed.
+    """
+    messages = event_messages(events)
+    if not messages:
+        return
+    try:
+        async_to_sync(_group_send_all)(messages)
+    except Exception:
+        log.warning(
+            "live broadcast failed; pages will catch up from the log", exc_info=True
+        )
+
+
+async def _group_send_all(messages: list[dict[str, Any]]) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    for message in messages:
+        envelope = {"type": "event.message", "message": message}
+        await layer.group_send(EVENTS_GROUP, envelope)
+        await layer.group_send(order_group(message["event"]["orderId"]), envelope)

@@ -1,0 +1,117 @@
+"""The order service's tables: the catalog it sells from, its orders, and the event log.
+
+The event log doubles as the outbox: a row is written in the same transaction as the change it
+reports, and ``published_at`` stays empty until the broker has taken it (services/bus/outbox.py).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+
+from services.bus.models import Inbox
+
+
+class OrderStatus(models.TextChoices):
+    INITIATED = "INITIATED"
+    CONFIRMED = "CONFIRMED"
+    SHIPPED = "SHIPPED"
+    CANCELLED = "CANCELLED"
+    # Only the request-response checkout uses this: created, payment not yet taken.
+    PENDING_PAYMENT = "PENDING_PAYMENT"
+
+
+TERMINAL_STATUSES = frozenset({OrderStatus.SHIPPED, OrderStatus.CANCELLED})
+
+
+class Customer(models.Model):
+    name = models.CharField(max_length=120)
+    email = models.EmailField()
+
+    def __str__(self) -> str:
+        return f"{self.name} (#{self.pk})"
+
+
+class Product(models.Model):
+    name = models.CharField(max_length=120)
+    price = models.DecimalField(max_digits=10, decimal_places=2)
+    description = models.CharField(max_length=240, blank=True)
+    # A read model of the inventory service's stock, kept up to date from its events. The order
+    # service never reads inventory's tables; ``stock_seq`` is the event the figure comes from,
+    # so a late or repeated event cannot move it backwards.
+    stock = models.IntegerField(default=0)
+    stock_seq = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.name} (#{self.pk})"
+
+
+class Order(models.Model):
+    class Mode(models.TextChoices):
+        EVENTS = "events", "event-driven"
+        SYNC = "sync", "request-response"
+
+    customer = models.ForeignKey(
+        Customer, on_delete=models.PROTECT, related_name="orders"
+    )
+    product = models.ForeignKey(
+        Product, on_delete=models.PROTECT, related_name="orders"
+    )
+    quantity = models.PositiveIntegerField()
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    payment_token_masked = models.CharField(max_length=40)
+    mode = models.CharField(max_length=8, choices=Mode.choices, default=Mode.EVENTS)
+    # For event-driven orders a projection of the event log (orders/aggregator.py); for the
+    # request-response checkout, written directly as each hop answers.
+    status = models.CharField(
+        max_length=16,
+        choices=OrderStatus.choices,
+        default=OrderStatus.INITIATED,
+        db_index=True,
+    )
+    idempotency_key = models.CharField(
+        max_length=255, null=True, blank=True, unique=True
+    )
+    request_fingerprint = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["status", "-id"])]
+
+    def __str__(self) -> str:
+        return f"Order #{self.pk}"
+
+
+class Event(models.Model):
+    """One stored event: the envelope of the contract, and its outbox state."""
+
+    seq = models.BigAutoField(primary_key=True)
+    event_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    type = models.CharField(max_length=40, db_index=True)
+    version = models.PositiveSmallIntegerField()
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
+    occurred_at = models.DateTimeField()
+    producer = models.CharField(max_length=20)
+    causation_id = models.UUIDField(null=True, blank=True)
+    payload = models.JSONField()
+    published_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["seq"]
+        indexes = [
+            models.Index(
+                fields=["seq"],
+                name="event_unpublished",
+                condition=models.Q(published_at__isnull=True),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.type} (order {self.order_id})"
+
+
+class OrderInbox(Inbox):
+    """Events the order service has handled."""

@@ -1,0 +1,69 @@
+"""Placing an order the event-driven way: one transaction, then the events take over."""
+
+from __future__ import annotations
+
+from django.db import IntegrityError, transaction
+
+from orders.models import Customer, Order, Product
+from orders.validation import OrderRequest
+from services.bus import schemas
+from services.bus.outbox import event_emit
+from services.bus.schemas import mask_token
+
+
+class IdempotencyConflict(Exception):
+    """The Idempotency-Key was used before for a different order."""
+
+
+def order_place(
+    *, request: OrderRequest, idempotency_key: str | None = None
+) -> tuple[Order, bool]:
+    """Store the order (INITIATED) and its OrderCreated event together.
+
+    Returns the order and whether it was created now (False: the key's earlier order).
+    """
+    fingerprint = request.fingerprint()
+    if idempotency_key:
+        earlier = _order_for_key(idempotency_key, fingerprint)
+        if earlier is not None:
+            return earlier, False
+    customer = Customer.objects.get(pk=request.userId)
+    product = Product.objects.get(pk=request.productId)
+    try:
+        with transaction.atomic():
+            order = Order.objects.create(
+                customer=customer,
+                product=product,
+                quantity=request.quantity,
+                amount=product.price * request.quantity,
+                payment_token_masked=mask_token(request.paymentToken),
+                idempotency_key=idempotency_key or None,
+                request_fingerprint=fingerprint,
+            )
+            event_emit(order_id=order.pk, payload=order_created_payload(order, request))
+    except IntegrityError:
+        # Two requests with one key raced; the other one won and its order is the answer.
+        if idempotency_key:
+            earlier = _order_for_key(idempotency_key, fingerprint)
+            if earlier is not None:
+                return earlier, False
+        raise
+    return order, True
+
+
+def order_created_payload(order: Order, request: OrderRequest) -> schemas.OrderCreated:
+    return schemas.OrderCreated(
+        userId=order.customer_id,
+        productId=order.product_id,
+        quantity=order.quantity,
+        amount=f"{order.amount:.2f}",
+        paymentToken=request.paymentToken,
+        customerEmail=order.customer.email,
+    )
+
+
+def _order_for_key(key: str, fingerprint: str) -> Order | None:
+    order = Order.objects.filter(idempotency_key=key).first()
+    if order is not None and order.request_fingerprint != fingerprint:
+        raise IdempotencyConflict(key)
+    return order

@@ -1,0 +1,11 @@
+from django.urls import path
+
+from orders import views
+
+urlpatterns = [
+    path("", views.shop, name="shop"),
+    path("orders", views.orders_create, name="orders_create"),
+    path("orders/sync", views.orders_create_sync, name="orders_create_sync"),
+    path("orders/<int:order_id>", views.order_detail, name="order_detail"),
+    path("products", views.products_list, name="products_list"),
+]

@@ -1,0 +1,56 @@
+"""Events a service could not handle: stored with the error, and sent again on request."""
+
+from __future__ import annotations
+
+import traceback
+from typing import Any
+
+from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from services.bus.models import DeadLetter
+
+
+def dead_letter_store(
+    *, service: str, envelope: Any, error: BaseException, attempts: int
+) -> DeadLetter:
+    data = envelope if isinstance(envelope, dict) else {"raw": repr(envelope)}
+    order_id = data.get("orderId")
+    return DeadLetter.objects.create(
+        service=service,
+        event_id=_uuid_or_nil(data.get("eventId")),
+        event_type=str(data.get("type", "?"))[:40],
+        order_id=order_id if isinstance(order_id, int) else None,
+        envelope=data,
+        error="".join(traceback.format_exception_only(type(error), error)).strip()[
+            :4000
+        ],
+        attempts=attempts,
+    )
+
+
+def dead_letters_redrive(letters: QuerySet[DeadLetter]) -> int:
+    """Send each letter's event to its service again, through the same idempotent path."""
+    from services.bus.tasks import deliver
+
+    count = 0
+    for letter in letters.filter(redriven_at__isnull=True):
+        with transaction.atomic():
+            DeadLetter.objects.filter(pk=letter.pk).update(redriven_at=timezone.now())
+            transaction.on_commit(
+                lambda letter=letter: deliver.apply_async(
+                    args=(letter.service, letter.envelope), queue=letter.service
+                )
+            )
+        count += 1
+    return count
+
+
+def _uuid_or_nil(value: Any) -> str:
+    import uuid
+
+    try:
+        return str(uuid.UUID(str(value)))
+    except ValueError:
+        return str(uuid.UUID(int=0))

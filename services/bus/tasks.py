@@ -1,0 +1,58 @@
+"""The one Celery task of the bus: deliver an event to one service. It owns only the retries."""
+
+from __future__ import annotations
+
+import logging
+import random
+from typing import Any
+
+from celery import shared_task
+from django.conf import settings
+from pydantic import ValidationError
+
+from services.bus.consumer import event_consume
+from services.bus.dead_letters import dead_letter_store
+from services.bus.registry import NotSubscribed
+from services.bus.schemas import UnknownEventType
+
+log = logging.getLogger(__name__)
+
+
+def _backoff(retries: int) -> float:
+    """0.2 s, 0.4 s, 0.8 s ... capped at 10 s, with jitter so retries of a burst spread out."""
+    return min(0.2 * 2**retries, 10.0) * random.uniform(0.75, 1.25)
+
+
+@shared_task(bind=True, name="bus.deliver", acks_late=True, reject_on_worker_lost=True)
+def deliver(self: Any, service: str, envelope: dict[str, Any]) -> str:
+    attempts = self.request.retries + 1
+    try:
+        return event_consume(service=service, data=envelope).value
+    except (ValidationError, UnknownEventType, NotSubscribed) as exc:
+        # No retry can make a malformed or unknown event valid: park it at once.
+        dead_letter_store(
+            service=service, envelope=envelope, error=exc, attempts=attempts
+        )
+        return "dead-lettered"
+    except Exception as exc:
+        if self.request.retries >= settings.DELIVERY_MAX_RETRIES:
+            log.exception(
+                "%s gave up on %s after %s attempts",
+                service,
+                envelope.get("type"),
+                attempts,
+            )
+            dead_letter_store(
+                service=service, envelope=envelope, error=exc, attempts=attempts
+            )
+            return "dead-lettered"
+        log.warning(
+            "%s failed on %s (attempt %s): %s",
+            service,
+            envelope.get("type"),
+            attempts,
+            exc,
+        )
+        raise self.retry(
+            exc=exc, countdown=_backoff(self.request.retries), max_retries=None
+        ) from exc

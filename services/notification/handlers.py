@@ -1,0 +1,69 @@
+"""The notification service's subscriptions: it joins PaymentProcessed and InventoryUpdated.
+
+The article's notification service waits for both halves: only when the payment is taken and
+the stock reserved does it send "Your order is confirmed!" and ship. It also tells the customer
+when an order is cancelled.
+"""
+
+from __future__ import annotations
+
+from services.bus import schemas
+from services.bus.outbox import event_emit
+from services.bus.schemas import Envelope, Payload
+from services.notification.emails import email_send
+from services.notification.models import Join, NotificationInbox, SentNotification
+
+
+def on_order_event(event: Envelope, payload: Payload) -> None:
+    Join.objects.get_or_create(order_id=event.orderId)
+    join = Join.objects.select_for_update().get(order_id=event.orderId)
+    if isinstance(payload, schemas.OrderCreated):
+        join.email = payload.customerEmail
+    elif isinstance(payload, schemas.PaymentProcessed):
+        join.payment_ok = True
+    elif isinstance(payload, schemas.InventoryUpdated):
+        join.inventory_ok = True
+    elif isinstance(payload, schemas.OrderCancelled):
+        join.cancelled_reason = payload.reason
+    join.save()
+    if not join.email:
+        return  # the address comes with OrderCreated; whatever waits is sent when it arrives
+    if join.payment_ok and join.inventory_ok:
+        _notify(join, SentNotification.Kind.CONFIRMED, event, ship=True)
+    elif join.cancelled_reason:
+        _notify(join, SentNotification.Kind.CANCELLED, event, ship=False)
+
+
+def _notify(
+    join: Join, kind: SentNotification.Kind, event: Envelope, *, ship: bool
+) -> None:
+    sent = email_send(
+        order_id=join.order_id, kind=kind, to=join.email, reason=join.cancelled_reason
+    )
+    if sent is None:
+        return
+    notified = event_emit(
+        order_id=join.order_id,
+        payload=schemas.NotificationSent(
+            kind=kind.value, to=sent.to, subject=sent.subject
+        ),
+        causation_id=event.eventId,
+    )
+    if ship:
+        event_emit(
+            order_id=join.order_id,
+            payload=schemas.OrderShipped(trackingRef=f"CL-{join.order_id:08d}"),
+            causation_id=notified.event_id,
+        )
+
+
+HANDLES = {
+    name: on_order_event
+    for name in (
+        "OrderCreated",
+        "PaymentProcessed",
+        "InventoryUpdated",
+        "OrderCancelled",
+    )
+}
+INBOX = NotificationInbox

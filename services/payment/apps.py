@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class PaymentConfig(AppConfig):
+    name = "services.payment"
+    label = "payment"
+    verbose_name = "Payment service"
