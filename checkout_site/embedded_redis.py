@@ -56,13 +56,9 @@ class EmbeddedRedis:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(
-                    f"embedded redis exited with {self.process.returncode}"
-                )
+                raise RuntimeError(f"embedded redis exited with {self.process.returncode}")
             try:
-                with socket.create_connection(
-                    ("127.0.0.1", self.port), timeout=0.2
-                ) as s:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
                     s.sendall(b"PING\r\n")
                     if s.recv(16).startswith(b"+PONG"):
                         return self

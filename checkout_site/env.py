@@ -40,11 +40,7 @@ def envint(name: str, default: int, *, minimum: int | None = None) -> int:
 
 
 def envlist(name: str, default: str) -> list[str]:
-    return [
-        item.strip()
-        for item in os.environ.get(name, default).split(",")
-        if item.strip()
-    ]
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
 def envurl(name: str, default: str, *, schemes: tuple[str, ...]) -> str:

@@ -16,9 +16,7 @@ DEBUG = envbool("DJANGO_DEBUG", True)
 _DEV_SECRET = "dev-only-insecure-secret-key-change-me-in-production-0123456789"
 SECRET_KEY = envstr("DJANGO_SECRET_KEY", _DEV_SECRET if DEBUG else "")
 if not SECRET_KEY:
-    raise ImproperlyConfigured(
-        "DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is false"
-    )
+    raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is false")
 
 ALLOWED_HOSTS = envlist("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = envlist("DJANGO_CSRF_TRUSTED_ORIGINS", "")
@@ -88,12 +86,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / ".test-db.sqlite3")}
+if _test_db_name := envstr("DJANGO_TEST_DB_NAME", ""):
+    # Lets several checkouts of the project run their suites on one PostgreSQL side by side.
+    DATABASES["default"].setdefault("TEST", {})["NAME"] = _test_db_name
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: the channel layer, and the Celery broker unless CELERY_BROKER_URL names another -----
-REDIS_URL = envurl(
-    "REDIS_URL", "redis://127.0.0.1:6379/0", schemes=("redis", "rediss", "unix")
-)
+REDIS_URL = envurl("REDIS_URL", "redis://127.0.0.1:6379/0", schemes=("redis", "rediss", "unix"))
 CELERY_BROKER_URL = envurl(
     "CELERY_BROKER_URL", REDIS_URL, schemes=("redis", "rediss", "amqp", "amqps", "unix")
 )
@@ -117,7 +116,12 @@ DELIVERY_MAX_RETRIES = envint("DELIVERY_MAX_RETRIES", 5, minimum=0)
 
 # --- Email: console by default; EMAIL_URL (smtp://user:pass@host:587?tls=True) for real ----------
 _email = dj_email_url.parse(envstr("EMAIL_URL", "console:"))
+if "EMAIL_BACKEND" not in _email:
+    raise ImproperlyConfigured(
+        "EMAIL_URL must start with one of: " + ", ".join(f"{s}:" for s in dj_email_url.SCHEMES)
+    )
 EMAIL_BACKEND = _email["EMAIL_BACKEND"]
+EMAIL_FILE_PATH = _email["EMAIL_FILE_PATH"] or None
 EMAIL_HOST = _email["EMAIL_HOST"] or "localhost"
 EMAIL_PORT = _email["EMAIL_PORT"] or 25
 EMAIL_HOST_USER = _email["EMAIL_HOST_USER"] or ""
@@ -175,9 +179,7 @@ if not DEBUG:
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}
-    },
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": envstr("LOG_LEVEL", "INFO")},
     "loggers": {

@@ -37,9 +37,7 @@ def main() -> int:
     try:
         subprocess.run(_manage("migrate", "--noinput", "-v", "0"), env=env, check=True)
         subprocess.run(_manage("load_demo"), env=env, check=True)
-        subprocess.run(
-            _manage("collectstatic", "--noinput", "-v", "0"), env=env, check=True
-        )
+        subprocess.run(_manage("collectstatic", "--noinput", "-v", "0"), env=env, check=True)
         worker = [
             sys.executable,
             "-m",
@@ -77,9 +75,7 @@ def main() -> int:
             f"\nCheckout Live is serving http://127.0.0.1:{port}/  (Ctrl-C stops everything)\n",
             flush=True,
         )
-        signal.signal(
-            signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt)
-        )
+        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
         while all(child.poll() is None for child in children):
             time.sleep(0.5)
         print("a process exited; stopping the rest", file=sys.stderr)

@@ -24,14 +24,14 @@ def status_fold(event_types: Iterable[str]) -> OrderStatus:
         return OrderStatus.CANCELLED
     if "OrderShipped" in seen:
         return OrderStatus.SHIPPED
-    if "OrderConfirmed" in seen or (SUCCESSES <= seen and not seen & FAILURES):
+    if "OrderConfirmed" in seen or (seen >= SUCCESSES and not seen & FAILURES):
         return OrderStatus.CONFIRMED
     return OrderStatus.INITIATED
 
 
 def confirmation_due(event_types: Iterable[str]) -> bool:
     seen = set(event_types)
-    return SUCCESSES <= seen and not seen & FAILURES and "OrderConfirmed" not in seen
+    return seen >= SUCCESSES and not seen & FAILURES and "OrderConfirmed" not in seen
 
 
 def cancellation_due(event_types: Iterable[str]) -> bool:

@@ -100,18 +100,14 @@ class OrderTimelineConsumer(_LogConsumer):
         if not await _order_exists(self.order_id):
             await self.close(code=4404)
             return
-        await self.channel_layer.group_add(
-            order_group(self.order_id), self.channel_name
-        )
+        await self.channel_layer.group_add(order_group(self.order_id), self.channel_name)
         await self.accept()
         self.last_seq = 0
         await self._catch_up()
 
     async def disconnect(self, code: int) -> None:
         if self.order_id is not None:
-            await self.channel_layer.group_discard(
-                order_group(self.order_id), self.channel_name
-            )
+            await self.channel_layer.group_discard(order_group(self.order_id), self.channel_name)
 
     def _gap_before(self, message: dict[str, Any]) -> bool:
         # Seqs of one order are not consecutive; each message names the order's previous one.

@@ -49,9 +49,7 @@ def order_react(event: Envelope, payload: Payload) -> None:
 def stock_project(product_id: int | None, stock: int, seq: int) -> None:
     if product_id is None:
         return
-    Product.objects.filter(pk=product_id, stock_seq__lt=seq).update(
-        stock=stock, stock_seq=seq
-    )
+    Product.objects.filter(pk=product_id, stock_seq__lt=seq).update(stock=stock, stock_seq=seq)
 
 
 HANDLES = {

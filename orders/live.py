@@ -57,17 +57,13 @@ def event_messages(events: Iterable[Event]) -> list[dict[str, Any]]:
     order_ids = {e.order_id for e in events}
     history: dict[int, list[tuple[int, str]]] = defaultdict(list)
     rows = Event.objects.filter(order_id__in=order_ids, seq__lte=events[-1].seq)
-    for order_id, seq, type_ in rows.order_by("seq").values_list(
-        "order_id", "seq", "type"
-    ):
+    for order_id, seq, type_ in rows.order_by("seq").values_list("order_id", "seq", "type"):
         history[order_id].append((seq, type_))
     messages = []
     for event in events:
         before = [(s, t) for s, t in history[event.order_id] if s <= event.seq]
         prev_seq = before[-2][0] if len(before) > 1 else 0
-        messages.append(
-            event_message(event, status_fold(t for _, t in before), prev_seq)
-        )
+        messages.append(event_message(event, status_fold(t for _, t in before), prev_seq))
     return messages
 
 
@@ -82,9 +78,7 @@ def events_broadcast(events: Iterable[Event]) -> None:
     try:
         async_to_sync(_group_send_all)(messages)
     except Exception:
-        log.warning(
-            "live broadcast failed; pages will catch up from the log", exc_info=True
-        )
+        log.warning("live broadcast failed; pages will catch up from the log", exc_info=True)
 
 
 async def _group_send_all(messages: list[dict[str, Any]]) -> None:

@@ -52,12 +52,8 @@ class Order(models.Model):
         EVENTS = "events", "event-driven"
         SYNC = "sync", "request-response"
 
-    customer = models.ForeignKey(
-        Customer, on_delete=models.PROTECT, related_name="orders"
-    )
-    product = models.ForeignKey(
-        Product, on_delete=models.PROTECT, related_name="orders"
-    )
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="orders")
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="orders")
     quantity = models.PositiveIntegerField()
     amount = models.DecimalField(max_digits=12, decimal_places=2)
     payment_token_masked = models.CharField(max_length=40)
@@ -70,9 +66,7 @@ class Order(models.Model):
         default=OrderStatus.INITIATED,
         db_index=True,
     )
-    idempotency_key = models.CharField(
-        max_length=255, null=True, blank=True, unique=True
-    )
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True, unique=True)
     request_fingerprint = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -15,9 +15,7 @@ class IdempotencyConflict(Exception):
     """The Idempotency-Key was used before for a different order."""
 
 
-def order_place(
-    *, request: OrderRequest, idempotency_key: str | None = None
-) -> tuple[Order, bool]:
+def order_place(*, request: OrderRequest, idempotency_key: str | None = None) -> tuple[Order, bool]:
     """Store the order (INITIATED) and its OrderCreated event together.
 
     Returns the order and whether it was created now (False: the key's earlier order).

@@ -98,9 +98,7 @@ def order_place_sync(*, request: OrderRequest) -> SyncResult:
                 productId=order.product_id, quantity=order.quantity, available=level
             )
         )
-        stored = event_emit(
-            order_id=order.pk, payload=outcome, causation_id=cause, deliver=False
-        )
+        stored = event_emit(order_id=order.pk, payload=outcome, causation_id=cause, deliver=False)
         stock_project(order.product_id, level, stored.seq)
         cause = stored.event_id
         result.hops[-1].outcome = outcome.type_name()
@@ -109,9 +107,7 @@ def order_place_sync(*, request: OrderRequest) -> SyncResult:
             payment_refund(order_id=order.pk)
             cause = _record(
                 order,
-                schemas.PaymentRefunded(
-                    amount=f"{order.amount:.2f}", reason="out of stock"
-                ),
+                schemas.PaymentRefunded(amount=f"{order.amount:.2f}", reason="out of stock"),
                 cause,
             )
             result.hops[-1].outcome = "PaymentRefunded"
@@ -127,9 +123,7 @@ def order_place_sync(*, request: OrderRequest) -> SyncResult:
         assert sent is not None
         notified = _record(
             order,
-            schemas.NotificationSent(
-                kind="confirmed", to=sent.to, subject=sent.subject
-            ),
+            schemas.NotificationSent(kind="confirmed", to=sent.to, subject=sent.subject),
             cause,
         )
         _record(order, schemas.OrderShipped(trackingRef=f"CL-{order.pk:08d}"), notified)

@@ -41,16 +41,12 @@ class OrderRequest:
 def order_request_parse(data: Any, *, from_form: bool = False) -> OrderRequest:
     """Check every field and that the customer and product exist; raises ``OrderInputError``."""
     if not isinstance(data, Mapping):
-        raise OrderInputError(
-            {"body": "must be a JSON object with " + ", ".join(FIELDS)}
-        )
+        raise OrderInputError({"body": "must be a JSON object with " + ", ".join(FIELDS)})
     errors: dict[str, str] = {}
     values: dict[str, Any] = {}
     limit = settings.ORDER_MAX_QUANTITY
     for name, maximum in (("userId", None), ("productId", None), ("quantity", limit)):
-        value, error = _positive_int(
-            data.get(name), from_form=from_form, maximum=maximum
-        )
+        value, error = _positive_int(data.get(name), from_form=from_form, maximum=maximum)
         if error:
             errors[name] = f"{name} {error}"
         values[name] = value
@@ -61,15 +57,9 @@ def order_request_parse(data: Any, *, from_form: bool = False) -> OrderRequest:
             if token in (None, "")
             else "paymentToken must look like tok_... (letters, digits or _, at most 64 after tok_)"
         )
-    if (
-        "userId" not in errors
-        and not Customer.objects.filter(pk=values["userId"]).exists()
-    ):
+    if "userId" not in errors and not Customer.objects.filter(pk=values["userId"]).exists():
         errors["userId"] = f"userId {values['userId']} is not a known customer"
-    if (
-        "productId" not in errors
-        and not Product.objects.filter(pk=values["productId"]).exists()
-    ):
+    if "productId" not in errors and not Product.objects.filter(pk=values["productId"]).exists():
         errors["productId"] = f"productId {values['productId']} is not a known product"
     if errors:
         raise OrderInputError(errors)
@@ -81,9 +71,7 @@ def order_request_parse(data: Any, *, from_form: bool = False) -> OrderRequest:
     )
 
 
-def _positive_int(
-    value: Any, *, from_form: bool, maximum: int | None
-) -> tuple[int, str]:
+def _positive_int(value: Any, *, from_form: bool, maximum: int | None) -> tuple[int, str]:
     if value is None or value == "":
         return 0, "is required"
     if from_form and isinstance(value, str) and value.strip().isdigit():

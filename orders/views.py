@@ -25,9 +25,7 @@ IDEMPOTENCY_KEY_MAX = 255
 
 
 class _BadRequest(Exception):
-    def __init__(
-        self, status: int, error: str, message: str, field: str | None = None
-    ) -> None:
+    def __init__(self, status: int, error: str, message: str, field: str | None = None) -> None:
         self.status, self.error, self.message, self.field = (
             status,
             error,
@@ -68,9 +66,7 @@ def _read_order_request(request: HttpRequest) -> OrderRequest:
     try:
         data = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise _BadRequest(
-            400, "malformed_json", f"the body is not valid JSON: {exc}"
-        ) from None
+        raise _BadRequest(400, "malformed_json", f"the body is not valid JSON: {exc}") from None
     return order_request_parse(data)
 
 
@@ -177,10 +173,7 @@ def orders_create_sync(request: HttpRequest) -> HttpResponse:
             if result.order.status == "SHIPPED"
             else f"Order cancelled: {result.reason}."
         ),
-        "hops": [
-            {"service": h.service, "ms": h.ms, "outcome": h.outcome}
-            for h in result.hops
-        ],
+        "hops": [{"service": h.service, "ms": h.ms, "outcome": h.outcome} for h in result.hops],
         "totalMs": round(sum(h.ms for h in result.hops), 2),
     }
     response = JsonResponse(body, status=201)
@@ -190,16 +183,10 @@ def orders_create_sync(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def order_detail(request: HttpRequest, order_id: int) -> HttpResponse:
-    order = get_object_or_404(
-        Order.objects.select_related("customer", "product"), pk=order_id
-    )
+    order = get_object_or_404(Order.objects.select_related("customer", "product"), pk=order_id)
     events = list(order.events.all())
     messages = event_messages(events)
-    status = (
-        order.status
-        if order.mode == Order.Mode.SYNC
-        else status_fold(e.type for e in events)
-    )
+    status = order.status if order.mode == Order.Mode.SYNC else status_fold(e.type for e in events)
     if _wants_json(request):
         return JsonResponse(
             {

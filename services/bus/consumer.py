@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -11,7 +11,7 @@ from services.bus.registry import handler_for, subscriber
 from services.bus.schemas import envelope_validate
 
 
-class Outcome(str, Enum):
+class Outcome(StrEnum):
     HANDLED = "handled"
     DUPLICATE = "duplicate"
 

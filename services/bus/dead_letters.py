@@ -23,9 +23,7 @@ def dead_letter_store(
         event_type=str(data.get("type", "?"))[:40],
         order_id=order_id if isinstance(order_id, int) else None,
         envelope=data,
-        error="".join(traceback.format_exception_only(type(error), error)).strip()[
-            :4000
-        ],
+        error="".join(traceback.format_exception_only(type(error), error)).strip()[:4000],
         attempts=attempts,
     )
 

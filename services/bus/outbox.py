@@ -43,9 +43,7 @@ def event_emit(
     checkout uses it to show what it did, without any service reacting to it.
     """
     if not connection.in_atomic_block:
-        raise RuntimeError(
-            "event_emit must run in the transaction of the change it reports"
-        )
+        raise RuntimeError("event_emit must run in the transaction of the change it reports")
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_EVENT_LOG_LOCK])
@@ -78,13 +76,9 @@ def outbox_flush(events: Iterable[Event], *, broadcast: bool = True) -> list[int
             for service in subscribers_of(event.type):
                 # retry=False: a broker that is down must not hold up the request that committed;
                 # the relay sends the row once the broker is back.
-                deliver.apply_async(
-                    args=(service, envelope), queue=service, retry=False
-                )
+                deliver.apply_async(args=(service, envelope), queue=service, retry=False)
         except (OperationalError, OSError) as exc:
-            log.warning(
-                "broker unreachable, seq %s left for the relay: %s", event.seq, exc
-            )
+            log.warning("broker unreachable, seq %s left for the relay: %s", event.seq, exc)
             continue
         sent.append(event.seq)
     if sent:

@@ -47,9 +47,7 @@ def subscribers() -> dict[str, Subscriber]:
     found = {}
     for name, module_path in _SERVICES.items():
         module = import_module(module_path)
-        found[name] = Subscriber(
-            name=name, handles=dict(module.HANDLES), inbox=module.INBOX
-        )
+        found[name] = Subscriber(name=name, handles=dict(module.HANDLES), inbox=module.INBOX)
     return found
 
 

@@ -21,9 +21,9 @@ def outbox_relay(*, older_than_s: float | None = None, limit: int = 500) -> int:
         older_than_s = settings.OUTBOX_RELAY_AFTER_SECONDS
     cutoff = timezone.now() - timedelta(seconds=older_than_s)
     stale = list(
-        Event.objects.filter(
-            published_at__isnull=True, occurred_at__lte=cutoff
-        ).order_by("seq")[:limit]
+        Event.objects.filter(published_at__isnull=True, occurred_at__lte=cutoff).order_by("seq")[
+            :limit
+        ]
     )
     if not stale:
         return 0

@@ -102,9 +102,7 @@ class InventoryReleased(Payload):
 
 class PaymentRefunded(Payload):
     producer = "payment"
-    description = (
-        "Compensation: the charge of an order that could not be filled was refunded."
-    )
+    description = "Compensation: the charge of an order that could not be filled was refunded."
     amount: str = Money
     reason: str = Field(max_length=200)
 
@@ -192,9 +190,7 @@ def envelope_validate(data: dict[str, Any]) -> tuple[Envelope, Payload]:
     envelope = Envelope.model_validate(data)
     cls = payload_class(envelope.type)
     if envelope.version != cls.version:
-        raise UnknownEventType(
-            f"{envelope.type} v{envelope.version} is not known (v{cls.version})"
-        )
+        raise UnknownEventType(f"{envelope.type} v{envelope.version} is not known (v{cls.version})")
     if envelope.producer != cls.producer:
         raise UnknownEventType(f"{envelope.type} must come from {cls.producer}")
     return envelope, cls.model_validate(envelope.payload)

@@ -30,9 +30,7 @@ def deliver(self: Any, service: str, envelope: dict[str, Any]) -> str:
         return event_consume(service=service, data=envelope).value
     except (ValidationError, UnknownEventType, NotSubscribed) as exc:
         # No retry can make a malformed or unknown event valid: park it at once.
-        dead_letter_store(
-            service=service, envelope=envelope, error=exc, attempts=attempts
-        )
+        dead_letter_store(service=service, envelope=envelope, error=exc, attempts=attempts)
         return "dead-lettered"
     except Exception as exc:
         if self.request.retries >= settings.DELIVERY_MAX_RETRIES:
@@ -42,9 +40,7 @@ def deliver(self: Any, service: str, envelope: dict[str, Any]) -> str:
                 envelope.get("type"),
                 attempts,
             )
-            dead_letter_store(
-                service=service, envelope=envelope, error=exc, attempts=attempts
-            )
+            dead_letter_store(service=service, envelope=envelope, error=exc, attempts=attempts)
             return "dead-lettered"
         log.warning(
             "%s failed on %s (attempt %s): %s",

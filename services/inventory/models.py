@@ -17,9 +17,7 @@ class Stock(models.Model):
     class Meta:
         ordering = ["product_id"]
         constraints = [
-            models.CheckConstraint(
-                condition=Q(on_hand__gte=0), name="stock_never_negative"
-            )
+            models.CheckConstraint(condition=Q(on_hand__gte=0), name="stock_never_negative")
         ]
 
     def __str__(self) -> str:

@@ -7,9 +7,7 @@ from django.db.models import F
 from services.inventory.models import Reservation, Stock
 
 
-def stock_reserve(
-    *, order_id: int, product_id: int, quantity: int
-) -> tuple[Reservation, bool]:
+def stock_reserve(*, order_id: int, product_id: int, quantity: int) -> tuple[Reservation, bool]:
     """Reserve stock for the order. Returns the reservation and whether this call decided it."""
     existing = Reservation.objects.filter(order_id=order_id).first()
     if existing is not None:
@@ -28,10 +26,8 @@ def stock_reserve(
 
 
 def stock_release(*, order_id: int) -> tuple[Reservation, bool]:
-    """Give back what the order reserved. Returns the reservation and whether this call changed it."""
-    reservation = (
-        Reservation.objects.select_for_update().filter(order_id=order_id).first()
-    )
+    """Give back what the order reserved. Returns it and whether this call changed it."""
+    reservation = Reservation.objects.select_for_update().filter(order_id=order_id).first()
     if reservation is None:
         reservation = Reservation.objects.create(
             order_id=order_id, product_id=None, quantity=0, state=Reservation.State.VOID
@@ -51,8 +47,5 @@ def stock_level(product_id: int | None) -> int:
     if product_id is None:
         return 0
     return (
-        Stock.objects.filter(product_id=product_id)
-        .values_list("on_hand", flat=True)
-        .first()
-        or 0
+        Stock.objects.filter(product_id=product_id).values_list("on_hand", flat=True).first() or 0
     )

@@ -39,7 +39,5 @@ def email_send(
         subject=subject,
         body=body.format(order_id=order_id, reason=reason),
     )
-    send_mail(
-        sent.subject, sent.body, settings.DEFAULT_FROM_EMAIL, [to], fail_silently=False
-    )
+    send_mail(sent.subject, sent.body, settings.DEFAULT_FROM_EMAIL, [to], fail_silently=False)
     return sent

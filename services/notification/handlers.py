@@ -34,9 +34,7 @@ def on_order_event(event: Envelope, payload: Payload) -> None:
         _notify(join, SentNotification.Kind.CANCELLED, event, ship=False)
 
 
-def _notify(
-    join: Join, kind: SentNotification.Kind, event: Envelope, *, ship: bool
-) -> None:
+def _notify(join: Join, kind: SentNotification.Kind, event: Envelope, *, ship: bool) -> None:
     sent = email_send(
         order_id=join.order_id, kind=kind, to=join.email, reason=join.cancelled_reason
     )
@@ -44,9 +42,7 @@ def _notify(
         return
     notified = event_emit(
         order_id=join.order_id,
-        payload=schemas.NotificationSent(
-            kind=kind.value, to=sent.to, subject=sent.subject
-        ),
+        payload=schemas.NotificationSent(kind=kind.value, to=sent.to, subject=sent.subject),
         causation_id=event.eventId,
     )
     if ship:

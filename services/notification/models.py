@@ -37,9 +37,7 @@ class SentNotification(models.Model):
         ordering = ["-id"]
         # One email of each kind per order, however often the event that triggers it comes.
         constraints = [
-            models.UniqueConstraint(
-                fields=["order_id", "kind"], name="one_email_per_kind"
-            )
+            models.UniqueConstraint(fields=["order_id", "kind"], name="one_email_per_kind")
         ]
 
     def __str__(self) -> str:

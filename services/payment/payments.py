@@ -13,7 +13,7 @@ DECLINED_TOKEN = "tok_declined"
 
 
 def payment_decide(token: str) -> tuple[bool, str]:
-    """Test mode, as the contract says: any well-formed ``tok_...`` succeeds but ``tok_declined``."""
+    """Test mode, per the contract: any well-formed ``tok_...`` succeeds but ``tok_declined``."""
     if not TOKEN_PATTERN.match(token):
         return False, "malformed payment token"
     if token == DECLINED_TOKEN:
@@ -21,9 +21,7 @@ def payment_decide(token: str) -> tuple[bool, str]:
     return True, ""
 
 
-def payment_charge(
-    *, order_id: int, amount: Decimal, token: str
-) -> tuple[Payment, bool]:
+def payment_charge(*, order_id: int, amount: Decimal, token: str) -> tuple[Payment, bool]:
     """Charge the order once. Returns the payment and whether this call decided it."""
     existing = Payment.objects.filter(order_id=order_id).first()
     if existing is not None:

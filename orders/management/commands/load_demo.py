@@ -33,9 +33,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         with transaction.atomic():
             for pk, name, email in CUSTOMERS:
-                Customer.objects.update_or_create(
-                    pk=pk, defaults={"name": name, "email": email}
-                )
+                Customer.objects.update_or_create(pk=pk, defaults={"name": name, "email": email})
             for pk, name, price, stock, description in PRODUCTS:
                 product, created = Product.objects.get_or_create(
                     pk=pk,
@@ -52,9 +50,7 @@ class Command(BaseCommand):
                     Stock.objects.get_or_create(
                         product_id=pk, defaults={"on_hand": stock, "initial": stock}
                     )
-        self.stdout.write(
-            f"demo catalog: {len(CUSTOMERS)} customers, {len(PRODUCTS)} products"
-        )
+        self.stdout.write(f"demo catalog: {len(CUSTOMERS)} customers, {len(PRODUCTS)} products")
         self._superuser()
 
     def _superuser(self) -> None:
@@ -73,6 +69,4 @@ class Command(BaseCommand):
         user.is_staff = user.is_superuser = True
         user.set_password(password)
         user.save()
-        self.stdout.write(
-            "staff user 'admin' is ready (password from DJANGO_SUPERUSER_PASSWORD)"
-        )
+        self.stdout.write("staff user 'admin' is ready (password from DJANGO_SUPERUSER_PASSWORD)")

@@ -16,14 +16,10 @@ log = logging.getLogger(__name__)
 
 
 class Command(BaseCommand):
-    help = (
-        "Loop: publish outbox rows left unsent (broker down at commit, process killed)."
-    )
+    help = "Loop: publish outbox rows left unsent (broker down at commit, process killed)."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument(
-            "--interval", type=float, default=0.5, help="seconds between passes"
-        )
+        parser.add_argument("--interval", type=float, default=0.5, help="seconds between passes")
         parser.add_argument("--once", action="store_true", help="one pass, then exit")
 
     def handle(self, *args: Any, interval: float, once: bool, **options: Any) -> None:

@@ -1,0 +1,183 @@
+"""Shared fixtures: the real stack the tests run on (Redis and the broker: tests/stack_plugin.py).
+
+The ``worker`` fixture runs a real Celery worker on every service queue against the test database.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.netproxy import TcpProxy
+from tests.stack_plugin import _state
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def broker_proxy() -> TcpProxy:
+    return _state["proxy"]
+
+
+@pytest.fixture(scope="session")
+def embedded_redis() -> Any:
+    """The session's own Redis, or None when REDIS_URL names a shared one."""
+    return _state.get("redis")
+
+
+def database_url() -> str:
+    from django.db import connection
+
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
+    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+def stack_env(**extra: str) -> dict[str, str]:
+    """The environment for a process of the stack: the test database, the real broker."""
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=database_url(),
+        CELERY_BROKER_URL=_state["broker"],
+        EMAIL_URL=f"file:///{_state['mail_dir']}",
+        PYTHONPATH=str(ROOT),
+        **extra,
+    )
+    return env
+
+
+class Worker:
+    """A real Celery worker process consuming every service queue."""
+
+    def __init__(self, name: str, queues: str = "orders,payment,inventory,notification") -> None:
+        self.name = name
+        self.queues = queues
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log = Path(tempfile.mkstemp(prefix=f"{name}-", suffix=".log")[1])
+
+    def start(self, timeout: float = 30.0, **env: str) -> Worker:
+        from checkout_site.celery import app
+
+        cmd = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "checkout_site",
+            "worker",
+            "-Q",
+            self.queues,
+            "-c",
+            "2",
+            "-P",
+            "prefork",
+            "-l",
+            "info",
+            "-n",
+            f"{self.name}@%h",
+            "--without-gossip",
+            "--without-mingle",
+        ]
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(
+                cmd, cwd=ROOT, env=stack_env(**env), stdout=out, stderr=subprocess.STDOUT
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"worker exited early:\n{self.log.read_text()[-3000:]}")
+            replies = app.control.ping(timeout=0.5)
+            if any(self.name in key for reply in replies for key in reply):
+                return self
+        raise RuntimeError(f"worker did not answer a ping:\n{self.log.read_text()[-3000:]}")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+@pytest.fixture(scope="session")
+def worker(django_db_setup: None, django_db_blocker: Any) -> Iterator[Worker]:
+    w = Worker("checkout-test").start()
+    yield w
+    w.stop()
+
+
+@pytest.fixture
+def stack(worker: Worker, transactional_db: None, broker_proxy: TcpProxy) -> Iterator[Worker]:
+    """The real pipeline for one test: committed data, a live worker, empty queues."""
+    _queues_purge()
+    yield worker
+    _queues_purge()
+
+
+def _queues_purge() -> None:
+    from checkout_site.celery import app
+
+    with app.connection_for_write() as conn:
+        for queue in ("orders", "payment", "inventory", "notification"):
+            try:
+                conn.default_channel.queue_purge(queue)
+            except Exception:  # a queue that was never declared has nothing to purge
+                pass
+
+
+@pytest.fixture
+def mail_dir() -> Path:
+    return Path(_state["mail_dir"])
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, interval: float = 0.05) -> Any:
+    """Poll ``predicate`` until it returns something truthy; fail with the last value."""
+    deadline = time.monotonic() + timeout
+    value = predicate()
+    while not value and time.monotonic() < deadline:
+        time.sleep(interval)
+        value = predicate()
+    assert value, f"condition not met within {timeout} s"
+    return value
+
+
+@pytest.fixture
+def customer(db: None) -> Any:
+    from orders.models import Customer
+
+    return Customer.objects.create(pk=123, name="Ada Lovelace", email="ada@example.com")
+
+
+@pytest.fixture
+def make_product(db: None) -> Callable[..., Any]:
+    from decimal import Decimal
+
+    from orders.models import Product
+    from services.inventory.models import Stock
+
+    def make(pk: int = 456, stock: int = 50, price: str = "89.00") -> Any:
+        product = Product.objects.create(
+            pk=pk, name=f"Product {pk}", price=Decimal(price), stock=stock
+        )
+        Stock.objects.create(product_id=pk, on_hand=stock, initial=stock)
+        return product
+
+    return make
+
+
+@pytest.fixture
+def product(make_product: Callable[..., Any]) -> Any:
+    return make_product()

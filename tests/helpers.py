@@ -1,0 +1,42 @@
+"""Small helpers the pipeline tests share."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.test import Client
+
+from orders.models import TERMINAL_STATUSES, Event, Order, OrderStatus
+from tests.conftest import wait_for
+
+ARTICLE_ORDER = {"userId": 123, "productId": 456, "quantity": 1, "paymentToken": "tok_abc123"}
+
+
+def post_order(client: Client, body: dict[str, Any] | None = None, **headers: str) -> Any:
+    return client.post(
+        "/orders", data=body or ARTICLE_ORDER, content_type="application/json", headers=headers
+    )
+
+
+def wait_terminal(order_id: int, timeout: float = 20.0) -> Order:
+    """Wait until the order is SHIPPED or CANCELLED and every event it caused is in."""
+
+    def done() -> Order | None:
+        order = Order.objects.get(pk=order_id)
+        types = set(order.events.values_list("type", flat=True))
+        if order.status == OrderStatus.SHIPPED and "OrderShipped" in types:
+            return order
+        if order.status == OrderStatus.CANCELLED and "NotificationSent" in types:
+            return order
+        return None
+
+    return wait_for(done, timeout=timeout)
+
+
+def event_types(order_id: int) -> list[str]:
+    return list(
+        Event.objects.filter(order_id=order_id).order_by("seq").values_list("type", flat=True)
+    )
+
+
+__all__ = ["TERMINAL_STATUSES", "post_order", "wait_terminal", "event_types"]
