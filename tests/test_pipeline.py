@@ -177,3 +177,27 @@ def _wait_queues_drained() -> None:
         return depth == 0 and busy == 0
 
     wait_for(drained, timeout=20, interval=0.2)
+
+
+def test_concurrent_orders_for_scarce_stock_never_oversell(stack, customer, make_product):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection
+    from django.test import Client
+
+    make_product(pk=456, stock=5)
+
+    def buy(_: int) -> int:
+        try:
+            return post_order(Client()).json()["orderId"]
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        order_ids = list(pool.map(buy, range(20)))
+
+    orders = [wait_terminal(order_id, timeout=60) for order_id in order_ids]
+    statuses = Counter(order.status for order in orders)
+    assert statuses == {OrderStatus.SHIPPED: 5, OrderStatus.CANCELLED: 15}
+    assert Stock.objects.get(product_id=456).on_hand == 0
+    assert Payment.objects.filter(status=Payment.Status.CHARGED).count() == 5

@@ -28,6 +28,10 @@ log = logging.getLogger(__name__)
 # what lets a page resume with ?after=N and miss nothing. SQLite has one writer at a time anyway.
 _EVENT_LOG_LOCK = 7_340_001
 
+# One quick retry on a fresh connection heals a pooled connection the broker dropped; a broker
+# that is really down must not hold up the request that committed: the relay sends the row later.
+_PUBLISH_RETRY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.1, "interval_max": 0.1}
+
 
 def event_emit(
     *,
@@ -74,9 +78,9 @@ def outbox_flush(events: Iterable[Event], *, broadcast: bool = True) -> list[int
         envelope = envelope_of(event)
         try:
             for service in subscribers_of(event.type):
-                # retry=False: a broker that is down must not hold up the request that committed;
-                # the relay sends the row once the broker is back.
-                deliver.apply_async(args=(service, envelope), queue=service, retry=False)
+                deliver.apply_async(
+                    args=(service, envelope), queue=service, retry_policy=_PUBLISH_RETRY
+                )
         except (OperationalError, OSError) as exc:
             log.warning("broker unreachable, seq %s left for the relay: %s", event.seq, exc)
             continue

@@ -1,0 +1,114 @@
+"""The event contract: typed, versioned payloads, validated on the way out and on the way in."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from pydantic import ValidationError
+
+from services.bus import schemas
+from services.bus.schemas import UnknownEventType, envelope_validate, mask_payload, mask_token
+
+CONTRACT_TYPES = {
+    "OrderCreated",
+    "PaymentProcessed",
+    "PaymentFailed",
+    "InventoryUpdated",
+    "InventoryRejected",
+    "OrderConfirmed",
+    "OrderShipped",
+    "NotificationSent",
+    "InventoryReleased",
+    "PaymentRefunded",
+    "OrderCancelled",
+}
+
+
+def _envelope(**overrides):
+    data = {
+        "seq": 1,
+        "eventId": str(uuid.uuid4()),
+        "type": "PaymentFailed",
+        "version": 1,
+        "orderId": 7,
+        "occurredAt": "2026-11-27T10:00:00+00:00",
+        "producer": "payment",
+        "causationId": None,
+        "payload": {"reason": "card declined"},
+    }
+    data.update(overrides)
+    return data
+
+
+def test_every_event_type_of_the_contract_has_a_schema():
+    assert set(schemas.event_types()) == CONTRACT_TYPES
+
+
+def test_json_schemas_carry_the_version_and_producer():
+    exported = schemas.json_schemas()
+
+    assert exported["OrderCreated"]["x-version"] == 1
+    assert exported["OrderCreated"]["x-producer"] == "orders"
+    assert "paymentToken" in exported["OrderCreated"]["properties"]
+
+
+def test_a_well_formed_envelope_validates_to_its_typed_payload():
+    envelope, payload = envelope_validate(_envelope())
+
+    assert envelope.orderId == 7
+    assert isinstance(payload, schemas.PaymentFailed)
+    assert payload.reason == "card declined"
+
+
+def test_a_payload_with_a_missing_field_is_rejected():
+    with pytest.raises(ValidationError):
+        envelope_validate(_envelope(payload={}))
+
+
+def test_a_payload_with_an_unexpected_field_is_rejected():
+    with pytest.raises(ValidationError):
+        envelope_validate(_envelope(payload={"reason": "x", "extra": 1}))
+
+
+def test_an_unknown_type_is_rejected():
+    with pytest.raises(UnknownEventType):
+        envelope_validate(_envelope(type="OrderTeleported"))
+
+
+def test_an_unknown_version_is_rejected():
+    with pytest.raises(UnknownEventType):
+        envelope_validate(_envelope(version=2))
+
+
+def test_an_event_from_the_wrong_producer_is_rejected():
+    with pytest.raises(UnknownEventType):
+        envelope_validate(_envelope(producer="inventory"))
+
+
+def test_an_envelope_missing_its_seq_is_rejected():
+    data = _envelope()
+    del data["seq"]
+    with pytest.raises(ValidationError):
+        envelope_validate(data)
+
+
+def test_a_producer_cannot_build_an_order_created_with_a_bad_token():
+    with pytest.raises(ValidationError):
+        schemas.OrderCreated(
+            userId=1,
+            productId=1,
+            quantity=1,
+            amount="1.00",
+            paymentToken="card-4242",
+            customerEmail="a@example.com",
+        )
+
+
+def test_tokens_are_masked_to_their_last_four_characters():
+    assert mask_token("tok_abc123") == "tok_****c123"
+    assert mask_token("4242424242424242") == "****"
+    assert mask_payload({"paymentToken": "tok_abc123", "quantity": 1}) == {
+        "paymentToken": "tok_****c123",
+        "quantity": 1,
+    }
