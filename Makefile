@@ -2,7 +2,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install install-dev run test lint format migrations-check bench clean
+.PHONY: install install-dev run test test-browser lint format migrations-check bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,8 +22,11 @@ install-dev: $(VENV)/.installed-dev
 run: install  ## migrate, load the demo, start Redis (embedded), the worker, the relay and daphne
 	$(BIN)/python -m checkout_site.stack
 
-test: install-dev  ## the whole pytest-django suite, on real Redis, a real worker and SQLite
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+test: install-dev  ## the whole suite on real Redis, a real worker and SQLite (no browser needed)
+	$(BIN)/python -m pytest -m "not browser" $(PYTEST_ARGS)
+
+test-browser: install-dev  ## the browser tests: headless Chromium (/usr/bin/chromium) on the real stack
+	$(BIN)/python -m pytest -m browser $(PYTEST_ARGS)
 
 lint: install-dev
 	$(BIN)/ruff check .
