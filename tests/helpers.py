@@ -9,6 +9,15 @@ from django.test import Client
 from orders.models import TERMINAL_STATUSES, Event, Order, OrderStatus
 from tests.conftest import wait_for
 
+# The events of an order that ships, in the order the sync checkout records them.
+SHIPPED_JOURNEY = [
+    "OrderCreated",
+    "PaymentProcessed",
+    "InventoryUpdated",
+    "OrderConfirmed",
+    "NotificationSent",
+    "OrderShipped",
+]
 ARTICLE_ORDER = {"userId": 123, "productId": 456, "quantity": 1, "paymentToken": "tok_abc123"}
 
 

@@ -7,15 +7,8 @@ from itertools import permutations
 import pytest
 
 from orders.aggregator import cancellation_due, confirmation_due, status_fold
+from tests.helpers import SHIPPED_JOURNEY
 
-SUCCESS = [
-    "OrderCreated",
-    "PaymentProcessed",
-    "InventoryUpdated",
-    "OrderConfirmed",
-    "NotificationSent",
-    "OrderShipped",
-]
 DECLINED = [
     "OrderCreated",
     "PaymentFailed",
@@ -44,7 +37,7 @@ BOTH_FAIL = [
 @pytest.mark.parametrize(
     ("journey", "final"),
     [
-        (SUCCESS, "SHIPPED"),
+        (SHIPPED_JOURNEY, "SHIPPED"),
         (DECLINED, "CANCELLED"),
         (OUT_OF_STOCK, "CANCELLED"),
         (BOTH_FAIL, "CANCELLED"),
@@ -56,7 +49,7 @@ def test_every_arrival_order_folds_to_the_same_status(journey, final):
     assert outcomes == {final}
 
 
-@pytest.mark.parametrize("journey", [SUCCESS, DECLINED, OUT_OF_STOCK, BOTH_FAIL])
+@pytest.mark.parametrize("journey", [SHIPPED_JOURNEY, DECLINED, OUT_OF_STOCK, BOTH_FAIL])
 def test_repeats_do_not_change_the_status(journey):
     assert status_fold(journey * 3) == status_fold(journey)
 
