@@ -1,5 +1,8 @@
 """The live sockets: every event (``/ws/events/``) and one order's journey (``/ws/orders/<id>/``).
 
+Both take ``?after=<seq>`` (the feed must, the order socket may) to replay only what a reconnecting
+page has not seen, and both answer ``{"resume": <seq>}`` by replaying everything after that seq.
+
 Both join their group before they read the log, and both remember the last ``seq`` they sent:
 a group message at or below it is a repeat and is dropped; a message that shows a gap makes the
 consumer read what it missed from the log first. So a page gets every committed event once, in
@@ -102,7 +105,8 @@ class OrderTimelineConsumer(_LogConsumer):
             return
         await self.channel_layer.group_add(order_group(self.order_id), self.channel_name)
         await self.accept()
-        self.last_seq = 0
+        # A page that reconnects says what it already has; a new one gets the whole journey.
+        self.last_seq = _query_int(self.scope, "after") or 0
         await self._catch_up()
 
     async def disconnect(self, code: int) -> None:

@@ -15,7 +15,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
 from orders.aggregator import status_fold
-from orders.models import Event
+from orders.models import Event, Order, OrderStatus
 from services.bus.schemas import mask_payload
 
 log = logging.getLogger(__name__)
@@ -56,15 +56,30 @@ def event_messages(events: Iterable[Event]) -> list[dict[str, Any]]:
         return []
     order_ids = {e.order_id for e in events}
     history: dict[int, list[tuple[int, str]]] = defaultdict(list)
-    rows = Event.objects.filter(order_id__in=order_ids, seq__lte=events[-1].seq)
-    for order_id, seq, type_ in rows.order_by("seq").values_list("order_id", "seq", "type"):
+    modes: dict[int, str] = {}
+    rows = Event.objects.filter(order_id__in=order_ids, seq__lte=events[-1].seq).order_by("seq")
+    for order_id, seq, type_, mode in rows.values_list("order_id", "seq", "type", "order__mode"):
         history[order_id].append((seq, type_))
+        modes[order_id] = mode
     messages = []
     for event in events:
         before = [(s, t) for s, t in history[event.order_id] if s <= event.seq]
         prev_seq = before[-2][0] if len(before) > 1 else 0
-        messages.append(event_message(event, status_fold(t for _, t in before), prev_seq))
+        status = status_after((t for _, t in before), mode=modes[event.order_id])
+        messages.append(event_message(event, status, prev_seq))
     return messages
+
+
+def status_after(event_types: Iterable[str], *, mode: str) -> OrderStatus:
+    """The order's status once ``event_types`` happened.
+
+    The request-response checkout has no INITIATED: until its payment is taken and its stock
+    reserved, its order is PENDING_PAYMENT, as the article's 201 says.
+    """
+    status = status_fold(event_types)
+    if mode == Order.Mode.SYNC and status == OrderStatus.INITIATED:
+        return OrderStatus.PENDING_PAYMENT
+    return status
 
 
 def events_broadcast(events: Iterable[Event]) -> None:

@@ -1,4 +1,4 @@
-"""HTTP adapters of the order service: parse, call, answer."""
+"""HTTP adapters of the order service: parse, call, answer. The HTML pages are in pages.py."""
 
 from __future__ import annotations
 
@@ -9,14 +9,14 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_POST
 
-from orders.aggregator import status_fold
 from orders.live import event_messages
-from orders.models import Customer, Order, Product
+from orders.models import Order, Product
+from orders.pages import order_page, shop_with_errors
 from orders.placement import IdempotencyConflict, order_place
 from orders.sync_checkout import order_place_sync
 from orders.validation import OrderInputError, OrderRequest, order_request_parse
@@ -105,7 +105,7 @@ def orders_create(request: HttpRequest) -> HttpResponse:
         return _error(exc.status, exc.error, exc.message)
     except OrderInputError as exc:
         if is_form:
-            return _shop_with_errors(request, exc)
+            return shop_with_errors(request, errors=exc.errors, form=request.POST)
         return _error(
             422,
             "invalid_field",
@@ -143,12 +143,6 @@ def _see_other(location: str) -> HttpResponse:
     return response
 
 
-def _shop_with_errors(request: HttpRequest, exc: OrderInputError) -> HttpResponse:
-    context = _shop_context()
-    context.update(errors=exc.errors, form=request.POST)
-    return render(request, "orders/shop.html", context, status=422)
-
-
 @csrf_exempt
 @require_POST
 def orders_create_sync(request: HttpRequest) -> HttpResponse:
@@ -183,23 +177,17 @@ def orders_create_sync(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def order_detail(request: HttpRequest, order_id: int) -> HttpResponse:
-    order = get_object_or_404(Order.objects.select_related("customer", "product"), pk=order_id)
-    events = list(order.events.all())
-    messages = event_messages(events)
-    status = order.status if order.mode == Order.Mode.SYNC else status_fold(e.type for e in events)
-    if _wants_json(request):
-        return JsonResponse(
-            {
-                "orderId": order.pk,
-                "status": status,
-                "mode": order.mode,
-                "events": [m["event"] for m in messages],
-            }
-        )
-    return render(
-        request,
-        "orders/order.html",
-        {"order": order, "status": status, "messages": messages},
+    if not _wants_json(request):
+        return order_page(request, order_id)
+    order = get_object_or_404(Order, pk=order_id)
+    messages = event_messages(order.events.all())
+    return JsonResponse(
+        {
+            "orderId": order.pk,
+            "status": messages[-1]["status"] if messages else order.status,
+            "mode": order.mode,
+            "events": [m["event"] for m in messages],
+        }
     )
 
 
@@ -210,17 +198,3 @@ def products_list(request: HttpRequest) -> JsonResponse:
         for p in Product.objects.order_by("pk")
     ]
     return JsonResponse(products, safe=False)
-
-
-def _shop_context() -> dict[str, Any]:
-    return {
-        "products": Product.objects.order_by("pk"),
-        "customers": Customer.objects.order_by("pk"),
-        "orders": Order.objects.select_related("product", "customer")[:20],
-        "max_quantity": settings.ORDER_MAX_QUANTITY,
-    }
-
-
-@require_http_methods(["GET", "HEAD"])
-def shop(request: HttpRequest) -> HttpResponse:
-    return render(request, "orders/shop.html", _shop_context())

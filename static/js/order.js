@@ -1,0 +1,366 @@
+// The order page: the order's journey as a live swimlane, one lane per service, with arrows
+// from cause to effect, the notification join, and a re-watch of the stored events.
+import {
+  LiveSocket, clockTime, el, formatMs, laneOf, readJson, setStatus, showConnection, statusBadge, timeMs,
+} from "./live.js";
+
+const LANES = ["orders", "payment", "inventory", "notification"];
+const TERMINAL = ["SHIPPED", "CANCELLED"];
+const GLYPH = {
+  OrderCreated: "+", OrderConfirmed: "✓", OrderShipped: "★", NotificationSent: "✉",
+  PaymentProcessed: "✓", InventoryUpdated: "✓", PaymentFailed: "✕", InventoryRejected: "✕",
+  InventoryReleased: "↩", PaymentRefunded: "↩", OrderCancelled: "↩",
+};
+// The longest pause a re-watch will show, whatever the speed: a service that was down for
+// minutes should not make the viewer wait minutes.
+const REWATCH_MAX_PAUSE_MS = 3000;
+const SVG = "http://www.w3.org/2000/svg";
+
+const script = document.getElementById("page-script");
+const orderId = Number(script.dataset.order);
+const schemas = readJson("schemas") || {};
+const rows = document.getElementById("rows");
+const arrows = document.getElementById("arrows");
+const swimlane = document.getElementById("swimlane");
+const lanesEmpty = document.getElementById("lanes-empty");
+const lanesState = document.getElementById("lanes-state");
+const rewatchButton = document.getElementById("rewatch");
+const rewatchSub = document.getElementById("rewatch-sub");
+
+const all = new Map(); // seq -> message, everything the page knows
+let shown = null; // during a re-watch: the seqs shown so far; otherwise null (= all)
+let displayed = new Set();
+let selected = null;
+let userSelected = false;
+let rewatchTimer = null;
+
+function kindOf(type) {
+  return (schemas[type] && schemas[type].kind) || "success";
+}
+
+function sorted(messages) {
+  return [...messages].sort((a, b) => a.event.seq - b.event.seq);
+}
+
+function visible() {
+  const messages = sorted(all.values());
+  return shown ? messages.filter((m) => shown.has(m.event.seq)) : messages;
+}
+
+function startOf(messages) {
+  const created = messages.find((m) => m.event.type === "OrderCreated") || messages[0];
+  return created ? timeMs(created.event.occurredAt) : null;
+}
+
+// ---------- What the events say ----------
+
+function joinState(types) {
+  const part = (ok, failed) => (types.has(ok) ? "done" : types.has(failed) ? "failed" : "waiting");
+  return {
+    payment: part("PaymentProcessed", "PaymentFailed"),
+    inventory: part("InventoryUpdated", "InventoryRejected"),
+  };
+}
+
+function awaited(types, status) {
+  if (TERMINAL.includes(status) || types.size === 0) return [];
+  const lanes = [];
+  if (!types.has("PaymentProcessed") && !types.has("PaymentFailed")) lanes.push("payment");
+  if (!types.has("InventoryUpdated") && !types.has("InventoryRejected")) lanes.push("inventory");
+  const failed = types.has("PaymentFailed") || types.has("InventoryRejected");
+  if (failed) {
+    if (types.has("PaymentFailed") && types.has("InventoryUpdated") && !types.has("InventoryReleased")) lanes.push("inventory");
+    if (types.has("InventoryRejected") && types.has("PaymentProcessed") && !types.has("PaymentRefunded")) lanes.push("payment");
+    lanes.push("orders");
+  } else if (lanes.length === 0 && !types.has("OrderConfirmed")) {
+    lanes.push("orders");
+  }
+  if (!failed) lanes.push("notification");
+  return [...new Set(lanes)];
+}
+
+// Beyond causationId, an event may have waited for others: OrderConfirmed names both halves,
+// and the notification service sends only once it holds both PaymentProcessed and InventoryUpdated.
+function joinedFrom(message, byType) {
+  const event = message.event;
+  let parts = [];
+  if (event.type === "OrderConfirmed") parts = [event.payload.paymentEvent, event.payload.inventoryEvent];
+  if (event.type === "NotificationSent" && event.payload.kind === "confirmed") {
+    parts = [byType.get("PaymentProcessed"), byType.get("InventoryUpdated")].map((m) => m && m.event.eventId);
+  }
+  return parts.filter((id) => id && id !== event.causationId);
+}
+
+// ---------- Drawing ----------
+
+function row(message, t0, fresh) {
+  const event = message.event;
+  const kind = kindOf(event.type);
+  const lane = laneOf(event.producer);
+  const offset = t0 === null ? null : timeMs(event.occurredAt) - t0;
+  const label = el("button", {
+    type: "button", class: "row-label",
+    title: `${event.type}: open its envelope and payload`,
+    onclick: () => { userSelected = true; select(event.seq); },
+  },
+  el("span", { class: "row-time" }, event.type === "OrderCreated" ? "202" : `+${formatMs(offset)}`),
+  // A zero-width space between words lets a long type name wrap on a phone.
+  el("span", { class: "row-type" }, event.type.replace(/([a-z])([A-Z])/g, "$1\u200b$2")),
+  el("span", { class: "row-sub" }, `#${event.seq}`, statusBadge(message.status)));
+  const cells = LANES.map((name) => el("span", { class: "cell" },
+    name === lane
+      ? el("span", { class: `mark lane-${lane}`, title: `${event.type} by ${event.producer}` }, el("span", {}, GLYPH[event.type] || "•"))
+      : null));
+  return el("li", {
+    class: `lane-row kind-${kind}${fresh ? " fresh" : ""}`,
+    dataset: { seq: event.seq, eventId: event.eventId },
+    "aria-selected": String(selected === event.seq),
+  }, label, ...cells);
+}
+
+function pendingRow(lanes, types) {
+  const waitingFor = lanes.filter((l) => l !== "orders" || !types.has("OrderConfirmed"));
+  const text = `waiting for ${waitingFor.join(", ")}…`;
+  return el("li", { class: "lane-row pending", "aria-label": text },
+    el("span", { class: "row-label" },
+      el("span", { class: "row-time" }, "now"),
+      el("span", { class: "row-type" }, text)),
+    ...LANES.map((name) => el("span", { class: "cell" },
+      lanes.includes(name) ? el("span", { class: "mark ghost", title: `${name} has not answered yet` }) : null)));
+}
+
+function render() {
+  const messages = visible();
+  const t0 = startOf(messages);
+  const types = new Set(messages.map((m) => m.event.type));
+  const last = messages[messages.length - 1];
+  const status = last ? last.status : document.getElementById("order-status").dataset.status;
+
+  rows.replaceChildren(...messages.map((m) => row(m, t0, !displayed.has(m.event.seq))));
+  const waiting = awaited(types, status);
+  if (waiting.length && !shown) rows.append(pendingRow(waiting, types));
+  displayed = new Set(messages.map((m) => m.event.seq));
+  lanesEmpty.hidden = messages.length > 0;
+
+  if (last) setStatus(document.getElementById("order-status"), status);
+  document.getElementById("count").textContent = String(messages.length);
+  summarise(messages, t0, types, status);
+  if (!userSelected && last) selected = last.event.seq;
+  showInspector();
+  requestAnimationFrame(drawArrows);
+}
+
+function summarise(messages, t0, types, status) {
+  const label = document.getElementById("total-label");
+  const total = document.getElementById("total");
+  const sub = document.getElementById("total-sub");
+  const end = messages.find((m) => m.event.type === (status === "CANCELLED" ? "OrderCancelled" : "OrderShipped"));
+  if (end && t0 !== null) {
+    label.textContent = `202 → ${status}`;
+    total.textContent = formatMs(timeMs(end.event.occurredAt) - t0);
+    sub.textContent = status === "SHIPPED"
+      ? "from the 202 Accepted to OrderShipped"
+      : "from the 202 Accepted to OrderCancelled, compensation included";
+  } else if (messages.length && t0 !== null) {
+    label.textContent = "202 → so far";
+    total.textContent = formatMs(timeMs(messages[messages.length - 1].event.occurredAt) - t0);
+    sub.textContent = "still in flight: the last event so far";
+  }
+
+  const join = joinState(types);
+  for (const part of document.querySelectorAll(".join-part")) {
+    const state = join[part.dataset.part];
+    part.dataset.state = state;
+    part.textContent = `${part.dataset.part} ${state === "done" ? "✔" : state === "failed" ? "✘" : "⏳"}`;
+  }
+  const joinSub = document.getElementById("join-sub");
+  if (join.payment === "failed" || join.inventory === "failed") {
+    joinSub.textContent = "The join can never complete: a side failed, so compensation runs instead and the customer hears it was cancelled.";
+  } else if (join.payment === "done" && join.inventory === "done") {
+    joinSub.textContent = types.has("NotificationSent")
+      ? "Both halves arrived: notification emailed the customer and shipped."
+      : "Both halves are in: notification is sending the email.";
+  } else if (join.payment === "done" || join.inventory === "done") {
+    const have = join.payment === "done" ? "payment" : "inventory";
+    const want = have === "payment" ? "inventory" : "payment";
+    joinSub.textContent = `Notification holds ${have} and waits for ${want}: in any order, from separate queues.`;
+  } else {
+    joinSub.textContent = "Notification waits for both PaymentProcessed and InventoryUpdated before it emails and ships.";
+  }
+
+  const finished = TERMINAL.includes(status) && !shown;
+  rewatchButton.disabled = !finished && !shown;
+  if (!shown) {
+    rewatchSub.textContent = finished
+      ? "Plays the stored events again, spaced as they happened."
+      : "Available once the order is finished.";
+  }
+  lanesState.textContent = finished ? `finished: ${status}` : shown ? "re-watching…" : "in flight: filling in live";
+}
+
+function center(node, origin) {
+  const box = node.getBoundingClientRect();
+  return { x: box.left + box.width / 2 - origin.left, y: box.top + box.height / 2 - origin.top, r: box.height / 2 };
+}
+
+function drawArrows() {
+  for (const old of arrows.querySelectorAll("path.link")) old.remove();
+  const origin = swimlane.getBoundingClientRect();
+  const marks = new Map();
+  for (const item of rows.querySelectorAll(".lane-row[data-event-id]")) {
+    const mark = item.querySelector(".mark");
+    if (mark) marks.set(item.dataset.eventId, { mark, item });
+  }
+  const messages = visible();
+  const byType = new Map(messages.map((m) => [m.event.type, m]));
+  for (const message of messages) {
+    const event = message.event;
+    const to = marks.get(event.eventId);
+    if (!to) continue;
+    const kind = kindOf(event.type);
+    const style = kind === "compensation" ? "comp" : kind === "failure" ? "fail" : "";
+    if (event.causationId && marks.has(event.causationId)) {
+      link(marks.get(event.causationId).mark, to.mark, origin, style);
+    }
+    for (const id of joinedFrom(message, byType)) {
+      if (marks.has(id)) link(marks.get(id).mark, to.mark, origin, "join");
+    }
+  }
+}
+
+function link(fromMark, toMark, origin, style) {
+  const a = center(fromMark, origin);
+  const b = center(toMark, origin);
+  const y1 = a.y + a.r + 1;
+  const y2 = b.y - b.r - 3;
+  let d;
+  if (Math.abs(a.x - b.x) < 2) {
+    const bow = 16 + Math.min((y2 - y1) / 6, 30);
+    d = `M ${a.x + a.r * 0.6} ${a.y + a.r * 0.6} C ${a.x + bow} ${y1 + 10}, ${b.x + bow} ${y2 - 10}, ${b.x + b.r * 0.6} ${b.y - b.r * 0.6}`;
+  } else {
+    const mid = (y1 + y2) / 2;
+    d = `M ${a.x} ${y1} C ${a.x} ${mid}, ${b.x} ${mid}, ${b.x} ${y2}`;
+  }
+  const path = document.createElementNS(SVG, "path");
+  path.setAttribute("d", d);
+  path.setAttribute("class", `link ${style}`);
+  path.setAttribute("marker-end", `url(#head${style ? `-${style}` : ""})`);
+  arrows.append(path);
+}
+
+new ResizeObserver(() => requestAnimationFrame(drawArrows)).observe(swimlane);
+
+// ---------- The inspector: envelope and payload ----------
+
+function select(seq) {
+  selected = seq;
+  for (const item of rows.querySelectorAll(".lane-row[data-seq]")) {
+    item.setAttribute("aria-selected", String(Number(item.dataset.seq) === seq));
+  }
+  showInspector();
+}
+
+function showInspector() {
+  const title = document.getElementById("inspector-h");
+  const body = document.getElementById("inspector-body");
+  const message = all.get(selected);
+  if (!message) {
+    title.textContent = "Select an event";
+    body.replaceChildren();
+    return;
+  }
+  const event = message.event;
+  const schema = schemas[event.type] || {};
+  const kind = kindOf(event.type);
+  const t0 = startOf(sorted(all.values()));
+  title.replaceChildren(el("span", { class: `type kind-${kind}` }, event.type),
+    el("span", { class: "schema-name", title: "schema name and version" }, schema.schema || `${event.type} v${event.version}`));
+  const cause = event.causationId ? [...all.values()].find((m) => m.event.eventId === event.causationId) : null;
+  const causeCell = event.causationId
+    ? el("button", { type: "button", class: "btn-link mono", onclick: () => { userSelected = true; select(cause.event.seq); } },
+      cause ? `${event.causationId} (${cause.event.type} #${cause.event.seq})` : event.causationId)
+    : "null: the first event, caused by the request itself";
+  if (event.causationId && !cause) causeCell.disabled = true;
+  const envelope = [
+    ["seq", String(event.seq)], ["eventId", event.eventId], ["type", event.type], ["version", String(event.version)],
+    ["orderId", String(event.orderId)], ["occurredAt", event.occurredAt], ["producer", event.producer],
+    ["causationId", causeCell],
+  ];
+  const kindText = {
+    failure: "A failure: this side could not do its part. Compensation follows.",
+    compensation: "Compensation: undoes an earlier step because another one failed.",
+    success: "",
+  }[kind];
+  body.replaceChildren(
+    el("p", { class: "explain" }, schema.description || ""),
+    kindText ? el("p", { class: `type kind-${kind}` }, kindText) : "",
+    el("p", {}, "Status after this event: ", statusBadge(message.status),
+      t0 !== null ? ` · ${event.type === "OrderCreated" ? "the 202 itself" : `+${formatMs(timeMs(event.occurredAt) - t0)} after the 202`}` : "",
+      ` · ${clockTime(event.occurredAt)}`),
+    el("div", { class: "section-label" }, "Envelope (every event has these)"),
+    el("table", { class: "envelope" }, el("tbody", {}, envelope.map(([name, value]) => el("tr", {}, el("th", { scope: "row" }, name), el("td", {}, value))))),
+    el("div", { class: "section-label" }, `Payload (schema ${schema.schema || event.type})`),
+    el("pre", { class: "json" }, JSON.stringify(event.payload, null, 2)),
+    el("details", {}, el("summary", { class: "form-hint" }, "The WebSocket message as received"),
+      el("pre", { class: "json" }, JSON.stringify(message, null, 2))),
+  );
+}
+
+// ---------- Re-watch: the stored events again, at real or slowed speed ----------
+
+function stopRewatch() {
+  clearTimeout(rewatchTimer);
+  rewatchTimer = null;
+  shown = null;
+  rewatchButton.textContent = "▶ Re-watch";
+  render();
+}
+
+function rewatch() {
+  if (shown) return stopRewatch();
+  const factor = Number(document.getElementById("speed").value);
+  const messages = sorted(all.values());
+  shown = new Set();
+  displayed = new Set();
+  userSelected = false;
+  rewatchButton.textContent = "■ Stop";
+  rewatchButton.disabled = false;
+  let index = 0;
+  const step = () => {
+    const message = messages[index];
+    shown.add(message.event.seq);
+    render();
+    rewatchSub.textContent = `re-watching ${index + 1} of ${messages.length} at ${factor === 1 ? "real speed" : `${factor}× slower`}`;
+    index += 1;
+    if (index >= messages.length) {
+      rewatchTimer = setTimeout(stopRewatch, 600);
+      return;
+    }
+    const gap = (timeMs(messages[index].event.occurredAt) - timeMs(message.event.occurredAt)) * factor;
+    rewatchTimer = setTimeout(step, Math.min(Math.max(gap, 0), REWATCH_MAX_PAUSE_MS));
+  };
+  render();
+  step();
+}
+rewatchButton.addEventListener("click", rewatch);
+
+// ---------- Live ----------
+
+const initial = readJson("messages") || [];
+for (const message of initial) all.set(message.event.seq, message);
+displayed = new Set(all.keys());
+render();
+
+const socket = new LiveSocket(`/ws/orders/${orderId}/`, {
+  after: initial.length ? initial[initial.length - 1].event.seq : 0,
+  gap: "prev",
+  onEvent(message) {
+    if (message.event.orderId !== orderId) return;
+    all.set(message.event.seq, message);
+    if (!shown) render();
+  },
+  onState: showConnection,
+});
+for (const message of initial) socket.markSeen(message.event.seq);
+socket.start();
+window.checkoutLive = { socket };
