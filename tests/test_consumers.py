@@ -1,0 +1,408 @@
+"""The live sockets on the real Redis channel layer: replay, no gap, no repeat, masking, origin.
+
+Each test drives the real ASGI application (origin check included) with ``WebsocketCommunicator``
+inside one event loop, and always disconnects. Events come from the real code paths: the
+request-response checkout (which records and broadcasts without delivering) or, where production
+must run concurrently, the real worker.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.db import connection, transaction
+from django.utils import timezone
+
+from checkout_site.asgi import application
+from orders import consumers
+from orders.aggregator import status_fold
+from orders.models import Event, Order, OrderStatus
+from orders.placement import order_place
+from orders.sync_checkout import order_place_sync
+from orders.validation import OrderRequest
+from services.bus import schemas
+from services.bus.outbox import event_emit
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+SAME_ORIGIN = [(b"origin", b"http://127.0.0.1:8000"), (b"host", b"127.0.0.1:8000")]
+ARTICLE = OrderRequest(userId=123, productId=456, quantity=1, paymentToken="tok_abc123")
+
+
+def _run(scenario: Callable[[], Awaitable[Any]]) -> Any:
+    return async_to_sync(scenario)()
+
+
+def _sync_order() -> int:
+    """Six events, recorded and broadcast by the request-response checkout."""
+    return order_place_sync(request=ARTICLE).order.pk
+
+
+def _seqs(order_id: int | None = None) -> list[int]:
+    events = Event.objects.order_by("seq")
+    if order_id is not None:
+        events = events.filter(order_id=order_id)
+    return list(events.values_list("seq", flat=True))
+
+
+Headers = list[tuple[bytes, bytes]]
+
+
+async def _open(path: str, headers: Headers = SAME_ORIGIN) -> WebsocketCommunicator:
+    communicator = WebsocketCommunicator(application, path, headers=headers)
+    connected, _ = await communicator.connect(timeout=5)
+    assert connected, f"{path} refused a same-origin connection"
+    return communicator
+
+
+async def _receive(communicator: WebsocketCommunicator, count: int) -> list[dict[str, Any]]:
+    return [await communicator.receive_json_from(timeout=10) for _ in range(count)]
+
+
+def test_the_feed_replays_what_came_after_the_given_seq_then_goes_live(customer, product):
+    _sync_order()
+    before = _seqs()
+    after = before[2]
+
+    async def scenario() -> tuple[list[dict[str, Any]], list[dict[str, Any]], bool]:
+        feed = await _open(f"/ws/events/?after={after}")
+        try:
+            replayed = await _receive(feed, len(before) - 3)
+            await database_sync_to_async(_sync_order)()
+            live = await _receive(feed, 6)
+            quiet = await feed.receive_nothing(timeout=0.3)
+        finally:
+            await feed.disconnect()
+        return replayed, live, quiet
+
+    replayed, live, quiet = _run(scenario)
+
+    assert [m["event"]["seq"] for m in replayed] == before[3:]
+    assert [m["event"]["seq"] for m in live] == _seqs()[len(before) :]
+    assert all(m["kind"] == "event" for m in replayed + live)
+    assert quiet, "the feed sent more than the stored events"
+
+
+def test_the_feed_without_after_says_where_it_starts_and_sends_only_new_events(customer, product):
+    _sync_order()
+
+    async def scenario() -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        feed = await _open("/ws/events/")
+        try:
+            hello = await feed.receive_json_from(timeout=5)
+            await database_sync_to_async(_sync_order)()
+            live = await _receive(feed, 6)
+        finally:
+            await feed.disconnect()
+        return hello, live
+
+    hello, live = _run(scenario)
+
+    assert hello == {"kind": "hello", "lastSeq": _seqs()[5]}
+    assert [m["event"]["seq"] for m in live] == _seqs()[6:]
+
+
+@pytest.mark.stack
+def test_the_feed_has_no_gap_and_no_repeat_while_events_are_produced_during_its_replay(
+    stack, customer, product, monkeypatch
+):
+    # Small replay batches make the replay take many round trips while the worker keeps
+    # committing and broadcasting events from another process.
+    monkeypatch.setattr(consumers, "_REPLAY_BATCH", 3)
+    for _ in range(2):
+        _sync_order()
+    orders_to_place = 6
+    placed: list[int] = []
+
+    def produce() -> None:
+        try:
+            for _ in range(orders_to_place):
+                placed.append(order_place(request=ARTICLE)[0].pk)
+                time.sleep(0.02)
+        finally:
+            connection.close()
+
+    def all_finished() -> bool:
+        if len(placed) < orders_to_place:
+            return False
+        shipped = Event.objects.filter(order_id__in=placed, type="OrderShipped").count()
+        return shipped == orders_to_place
+
+    async def scenario() -> list[int]:
+        producer = threading.Thread(target=produce)
+        producer.start()
+        feed = await _open("/ws/events/?after=0")
+        received: list[int] = []
+        deadline = time.monotonic() + 60
+        try:
+            while time.monotonic() < deadline:
+                if not await feed.receive_nothing(timeout=0.2):
+                    received.append((await feed.receive_json_from())["event"]["seq"])
+                    continue
+                if await database_sync_to_async(all_finished)() and len(received) >= len(
+                    await database_sync_to_async(_seqs)()
+                ):
+                    break
+            assert await feed.receive_nothing(timeout=0.5)
+        finally:
+            await feed.disconnect()
+            producer.join()
+        return received
+
+    received = _run(scenario)
+
+    assert received == _seqs(), "the feed skipped, repeated or reordered an event"
+    assert len(received) == 2 * 6 + orders_to_place * 6
+
+
+def test_the_feed_reads_an_event_whose_broadcast_was_lost_from_the_log(customer, product):
+    order_id = _sync_order()
+    last = _seqs()[-1]
+
+    def lose_one_then_send_one() -> tuple[int, int]:
+        # The first event is stored like any other, but its broadcast never happens: what a
+        # page sees when the channel layer drops a group message.
+        lost = Event.objects.create(
+            type="NotificationSent",
+            version=1,
+            order_id=order_id,
+            occurred_at=timezone.now(),
+            producer="notification",
+            payload={"kind": "confirmed", "to": "ada@example.com", "subject": "again"},
+            published_at=timezone.now(),
+        )
+        with transaction.atomic():
+            sent = event_emit(
+                order_id=order_id,
+                payload=schemas.NotificationSent(kind="confirmed", to="a@b.c", subject="x"),
+                deliver=False,
+            )
+        return lost.seq, sent.seq
+
+    async def scenario() -> tuple[list[int], tuple[int, int]]:
+        feed = await _open(f"/ws/events/?after={last}")
+        try:
+            seqs = await database_sync_to_async(lose_one_then_send_one)()
+            messages = await _receive(feed, 2)
+            assert await feed.receive_nothing(timeout=0.3)
+        finally:
+            await feed.disconnect()
+        return [m["event"]["seq"] for m in messages], seqs
+
+    received, (lost, sent) = _run(scenario)
+
+    assert received == [lost, sent]
+
+
+def test_a_page_that_asks_to_resume_gets_everything_after_that_seq_again(customer, product):
+    _sync_order()
+    seqs = _seqs()
+
+    async def scenario() -> list[int]:
+        feed = await _open(f"/ws/events/?after={seqs[-1]}")
+        try:
+            await feed.send_json_to({"resume": seqs[3]})
+            messages = await _receive(feed, 2)
+            assert await feed.receive_nothing(timeout=0.3)
+        finally:
+            await feed.disconnect()
+        return [m["event"]["seq"] for m in messages]
+
+    assert _run(scenario) == seqs[4:]
+
+
+def test_the_order_socket_replays_the_order_from_its_first_event_with_the_status_after_each(
+    customer, product
+):
+    order_id = _sync_order()
+    _sync_order()  # another order, which must not show up
+
+    async def scenario() -> list[dict[str, Any]]:
+        timeline = await _open(f"/ws/orders/{order_id}/")
+        try:
+            messages = await _receive(timeline, 6)
+            assert await timeline.receive_nothing(timeout=0.3)
+        finally:
+            await timeline.disconnect()
+        return messages
+
+    messages = _run(scenario)
+
+    events = [m["event"] for m in messages]
+    assert [e["seq"] for e in events] == _seqs(order_id)
+    assert {e["orderId"] for e in events} == {order_id}
+    assert events[0]["type"] == "OrderCreated" and events[0]["causationId"] is None
+    assert [m["status"] for m in messages] == [
+        "PENDING_PAYMENT",
+        "PENDING_PAYMENT",
+        "CONFIRMED",
+        "CONFIRMED",
+        "CONFIRMED",
+        "SHIPPED",
+    ]
+    assert [m["prevSeq"] for m in messages] == [0, *[e["seq"] for e in events[:-1]]]
+    assert set(events[0]) >= {
+        "seq",
+        "eventId",
+        "type",
+        "version",
+        "orderId",
+        "occurredAt",
+        "producer",
+        "causationId",
+        "payload",
+    }
+
+
+def test_the_order_socket_with_after_replays_only_the_rest(customer, product):
+    order_id = _sync_order()
+    seqs = _seqs(order_id)
+
+    async def scenario() -> list[int]:
+        timeline = await _open(f"/ws/orders/{order_id}/?after={seqs[3]}")
+        try:
+            messages = await _receive(timeline, 2)
+            assert await timeline.receive_nothing(timeout=0.3)
+        finally:
+            await timeline.disconnect()
+        return [m["event"]["seq"] for m in messages]
+
+    assert _run(scenario) == seqs[4:]
+
+
+@pytest.mark.stack
+def test_the_order_socket_follows_an_event_driven_order_live_to_shipped(stack, customer, product):
+    order, _ = order_place(request=ARTICLE)
+
+    async def scenario() -> list[dict[str, Any]]:
+        timeline = await _open(f"/ws/orders/{order.pk}/")
+        messages: list[dict[str, Any]] = []
+        try:
+            while not messages or messages[-1]["event"]["type"] != "OrderShipped":
+                messages.append(await timeline.receive_json_from(timeout=20))
+        finally:
+            await timeline.disconnect()
+        return messages
+
+    messages = _run(scenario)
+
+    types = [m["event"]["type"] for m in messages]
+    assert types[0] == "OrderCreated"
+    assert set(types) >= {"PaymentProcessed", "InventoryUpdated", "OrderConfirmed"}
+    for index, message in enumerate(messages):
+        assert message["status"] == status_fold(types[: index + 1])
+    assert messages[-1]["status"] == OrderStatus.SHIPPED
+
+
+def test_an_unknown_order_socket_is_refused():
+    async def scenario() -> bool:
+        communicator = WebsocketCommunicator(application, "/ws/orders/4242/", headers=SAME_ORIGIN)
+        connected, _ = await communicator.connect(timeout=5)
+        await communicator.disconnect()
+        return connected
+
+    assert _run(scenario) is False
+
+
+def test_no_socket_message_carries_the_whole_payment_token(customer, product):
+    order_id = _sync_order()
+
+    async def scenario() -> list[dict[str, Any]]:
+        timeline = await _open(f"/ws/orders/{order_id}/")
+        feed = await _open("/ws/events/?after=0")
+        try:
+            return await _receive(timeline, 6) + await _receive(feed, 6)
+        finally:
+            await timeline.disconnect()
+            await feed.disconnect()
+
+    messages = _run(scenario)
+
+    created = [m for m in messages if m["event"]["type"] == "OrderCreated"]
+    assert len(created) == 2
+    assert all(m["event"]["payload"]["paymentToken"] == "tok_****c123" for m in created)
+    assert "tok_abc123" not in json.dumps(messages)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        [(b"origin", b"http://evil.example"), (b"host", b"127.0.0.1:8000")],
+        [(b"origin", b"http://127.0.0.1.evil.example"), (b"host", b"127.0.0.1:8000")],
+        [(b"host", b"127.0.0.1:8000")],
+    ],
+    ids=["foreign", "look-alike", "none"],
+)
+@pytest.mark.parametrize("path", ["/ws/events/", "/ws/orders/1/"])
+def test_a_socket_from_a_foreign_origin_is_refused(headers, path):
+    async def scenario() -> bool:
+        communicator = WebsocketCommunicator(application, path, headers=headers)
+        connected, _ = await communicator.connect(timeout=5)
+        await communicator.disconnect()
+        return connected
+
+    assert _run(scenario) is False
+
+
+def test_an_event_is_broadcast_only_after_its_transaction_commits(customer, product):
+    order_id = _sync_order()
+    last = _seqs()[-1]
+
+    async def scenario() -> tuple[bool, dict[str, Any], int]:
+        feed = await _open(f"/ws/events/?after={last}")
+        try:
+
+            def emit_and_look_before_commit() -> tuple[bool, int]:
+                with transaction.atomic():
+                    event = event_emit(
+                        order_id=order_id,
+                        payload=schemas.OrderShipped(trackingRef="CL-again"),
+                        deliver=False,
+                    )
+                    silent = async_to_sync(feed.receive_nothing)(timeout=0.5)
+                return silent, event.seq
+
+            silent_before_commit, seq = await database_sync_to_async(emit_and_look_before_commit)()
+            message = await feed.receive_json_from(timeout=5)
+        finally:
+            await feed.disconnect()
+        return silent_before_commit, message, seq
+
+    silent_before_commit, message, seq = _run(scenario)
+
+    assert silent_before_commit, "the event reached the socket before its transaction committed"
+    assert message["event"]["seq"] == seq
+
+
+def test_an_event_of_a_rolled_back_transaction_is_never_broadcast(customer, product):
+    order_id = _sync_order()
+    last = _seqs()[-1]
+
+    async def scenario() -> bool:
+        feed = await _open(f"/ws/events/?after={last}")
+        try:
+
+            def emit_then_roll_back() -> None:
+                with transaction.atomic():
+                    event_emit(
+                        order_id=order_id,
+                        payload=schemas.OrderShipped(trackingRef="CL-never"),
+                        deliver=False,
+                    )
+                    transaction.set_rollback(True)
+
+            await database_sync_to_async(emit_then_roll_back)()
+            return await feed.receive_nothing(timeout=0.8)
+        finally:
+            await feed.disconnect()
+
+    assert _run(scenario)
+    assert not Order.objects.get(pk=order_id).events.filter(payload__trackingRef="CL-never")
