@@ -23,6 +23,9 @@ from tests.stack_plugin import _state
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# daphne and headless Chromium for the browser tests (``page``, ``daphne``).
+pytest_plugins = ["tests.browser_stack"]
+
 
 @pytest.fixture(scope="session")
 def broker_proxy() -> TcpProxy:

@@ -122,7 +122,15 @@ export class LiveSocket {
 
   stop() {
     this.stopped = true;
+    clearTimeout(this.retryTimer);
     if (this.ws) this.ws.close();
+  }
+
+  // Connect again now instead of waiting for the next attempt.
+  reconnect() {
+    clearTimeout(this.retryTimer);
+    this.pausedUntil = 0;
+    if (!this.ws) this._open();
   }
 
   // Close the socket and stay away for `ms`, as a network blip would. Events keep happening;
@@ -161,7 +169,7 @@ export class LiveSocket {
       this.attempt += 1;
       const why = this.pausedUntil > Date.now() ? "offline (dropped on purpose)" : "offline";
       this.onState("offline", `${why}: back in ${Math.ceil(wait / 1000)} s`);
-      setTimeout(() => this._open(), wait);
+      this.retryTimer = setTimeout(() => this._open(), wait);
     });
   }
 

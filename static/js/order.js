@@ -113,7 +113,7 @@ function row(message, t0, fresh) {
       : null));
   return el("li", {
     class: `lane-row kind-${kind}${fresh ? " fresh" : ""}`,
-    dataset: { seq: event.seq, eventId: event.eventId },
+    dataset: { seq: event.seq, eventId: event.eventId, type: event.type },
     "aria-selected": String(selected === event.seq),
   }, label, ...cells);
 }

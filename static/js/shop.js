@@ -17,6 +17,7 @@ const ordersEmpty = document.getElementById("orders-empty");
 const form = document.getElementById("buy");
 const result = document.getElementById("buy-result");
 const productSelect = document.getElementById("product-select");
+const dropButton = document.getElementById("drop");
 const feedAfter = Number(document.getElementById("page-script").dataset.feedAfter || 0);
 
 const eventsById = new Map();
@@ -149,7 +150,7 @@ function feedItem(message, fresh) {
   const kind = kindOf(event.type);
   return el("li", {
     class: `feed-item kind-${kind}${fresh ? " fresh" : ""}`,
-    dataset: { seq: event.seq, eventId: event.eventId },
+    dataset: { seq: event.seq, eventId: event.eventId, type: event.type, order: event.orderId },
   },
   el("div", { class: "feed-main" },
     el("span", { class: "type" }, event.type),
@@ -188,6 +189,7 @@ const socket = new LiveSocket("/ws/events/", {
   },
   onState(state, text) {
     showConnection(state, text);
+    dropButton.textContent = state === "offline" ? "Reconnect now" : "Drop connection for 5 s";
     if (state === "live") setTimeout(() => { replaying = false; }, 300);
     feedFoot.textContent = state === "live"
       ? `Live on /ws/events/ · last seq #${socket.lastSeq} · ${socket.stats.reconnects} reconnect(s), ${socket.stats.repeats} repeat(s) dropped, ${socket.stats.gaps} gap(s) refilled`
@@ -197,7 +199,7 @@ const socket = new LiveSocket("/ws/events/", {
 socket.start();
 window.checkoutLive = { socket };
 
-document.getElementById("drop").addEventListener("click", () => socket.drop(5000));
+dropButton.addEventListener("click", () => (socket.ws ? socket.drop(5000) : socket.reconnect()));
 
 // ---------- Buy Now, as the article's JSON request ----------
 
