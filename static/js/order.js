@@ -207,10 +207,12 @@ function drawArrows() {
   for (const old of arrows.querySelectorAll("path.link")) old.remove();
   const origin = swimlane.getBoundingClientRect();
   const marks = new Map();
-  for (const item of rows.querySelectorAll(".lane-row[data-event-id]")) {
+  const items = [...rows.querySelectorAll(".lane-row[data-event-id]")];
+  items.forEach((item, index) => {
     const mark = item.querySelector(".mark");
-    if (mark) marks.set(item.dataset.eventId, { mark, item });
-  }
+    if (mark) marks.set(item.dataset.eventId, { mark, index, lane: laneOf(all.get(Number(item.dataset.seq)).event.producer) });
+  });
+  const laneAt = items.map((item) => laneOf(all.get(Number(item.dataset.seq)).event.producer));
   const messages = visible();
   const byType = new Map(messages.map((m) => [m.event.type, m]));
   for (const message of messages) {
@@ -219,27 +221,38 @@ function drawArrows() {
     if (!to) continue;
     const kind = kindOf(event.type);
     const style = kind === "compensation" ? "comp" : kind === "failure" ? "fail" : "";
-    if (event.causationId && marks.has(event.causationId)) {
-      link(marks.get(event.causationId).mark, to.mark, origin, style);
-    }
-    for (const id of joinedFrom(message, byType)) {
-      if (marks.has(id)) link(marks.get(id).mark, to.mark, origin, "join");
+    const links = [];
+    if (event.causationId && marks.has(event.causationId)) links.push([marks.get(event.causationId), style]);
+    for (const id of joinedFrom(message, byType)) if (marks.has(id)) links.push([marks.get(id), "join"]);
+    for (const [from, linkStyle] of links) {
+      // A lane is blocked when an event between the two sits on the target's lifeline.
+      const blocked = laneAt.slice(from.index + 1, to.index).includes(to.lane);
+      link(from.mark, to.mark, origin, linkStyle, blocked);
     }
   }
 }
 
-function link(fromMark, toMark, origin, style) {
+// Arrows leave the cause sideways along its own row (where no other mark sits), turn, and run
+// down the effect's lane into it; when that lane is occupied on the way, they run beside it.
+function link(fromMark, toMark, origin, style, blocked) {
   const a = center(fromMark, origin);
   const b = center(toMark, origin);
-  const y1 = a.y + a.r + 1;
-  const y2 = b.y - b.r - 3;
   let d;
   if (Math.abs(a.x - b.x) < 2) {
-    const bow = 16 + Math.min((y2 - y1) / 6, 30);
-    d = `M ${a.x + a.r * 0.6} ${a.y + a.r * 0.6} C ${a.x + bow} ${y1 + 10}, ${b.x + bow} ${y2 - 10}, ${b.x + b.r * 0.6} ${b.y - b.r * 0.6}`;
+    const bow = 16 + Math.min((b.y - a.y) / 6, 30);
+    d = `M ${a.x + a.r * 0.7} ${a.y + a.r * 0.7} C ${a.x + bow} ${a.y + 14}, ${b.x + bow} ${b.y - 14}, ${b.x + b.r * 0.7 + 2} ${b.y - b.r * 0.7 - 2}`;
   } else {
-    const mid = (y1 + y2) / 2;
-    d = `M ${a.x} ${y1} C ${a.x} ${mid}, ${b.x} ${mid}, ${b.x} ${y2}`;
+    const dir = Math.sign(b.x - a.x);
+    const nudge = style === "join" ? 5 : 0;
+    const vx = blocked ? b.x - dir * (b.r + 9 + nudge) : b.x - dir * nudge;
+    const radius = Math.min(10, Math.abs(vx - a.x) / 2, (b.y - a.y) / 3);
+    const startX = a.x + dir * (a.r + 1);
+    d = `M ${startX} ${a.y} L ${vx - dir * radius} ${a.y} Q ${vx} ${a.y}, ${vx} ${a.y + radius}`;
+    if (blocked) {
+      d += ` L ${vx} ${b.y - 9} Q ${vx} ${b.y}, ${b.x - dir * (b.r + 3)} ${b.y}`;
+    } else {
+      d += ` L ${vx} ${b.y - b.r - 3}`;
+    }
   }
   const path = document.createElementNS(SVG, "path");
   path.setAttribute("d", d);

@@ -226,6 +226,7 @@ if (form) {
     };
     const button = document.getElementById("buy-button");
     button.disabled = true;
+    showResult(true, `Sending POST /orders for ${body.quantity} × ${(catalog.products[String(body.productId)] || {}).name || "product"}…`);
     const started = performance.now();
     try {
       const response = await fetch(form.action, {
