@@ -73,7 +73,7 @@ class _LogConsumer(AsyncJsonWebsocketConsumer):
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         # A page that suspects it missed something asks: {"resume": <last seq it has>}.
-        if isinstance(content, dict) and isinstance(content.get("resume"), int):
+        if isinstance(content, dict) and type(content.get("resume")) is int:
             self.last_seq = min(self.last_seq, max(content["resume"], 0))
             await self._catch_up()
 

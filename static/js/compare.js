@@ -17,6 +17,7 @@ const runButton = document.getElementById("run");
 const runs = [];
 let current = null;
 let ticker = null;
+showConnection("idle", "idle until a run");
 
 function newKey() {
   if (crypto.randomUUID) return crypto.randomUUID();

@@ -18,6 +18,8 @@ const SVG = "http://www.w3.org/2000/svg";
 
 const script = document.getElementById("page-script");
 const orderId = Number(script.dataset.order);
+// A request-response order had no 202: its customer waited for the whole chain instead.
+const START = script.dataset.mode === "sync" ? "request" : "202";
 const schemas = readJson("schemas") || {};
 const rows = document.getElementById("rows");
 const arrows = document.getElementById("arrows");
@@ -103,7 +105,7 @@ function row(message, t0, fresh) {
     title: `${event.type}: open its envelope and payload`,
     onclick: () => { userSelected = true; select(event.seq); },
   },
-  el("span", { class: "row-time" }, event.type === "OrderCreated" ? "202" : `+${formatMs(offset)}`),
+  el("span", { class: "row-time" }, event.type === "OrderCreated" ? START : `+${formatMs(offset)}`),
   // A zero-width space between words lets a long type name wrap on a phone.
   el("span", { class: "row-type" }, event.type.replace(/([a-z])([A-Z])/g, "$1\u200b$2")),
   el("span", { class: "row-sub" }, `#${event.seq}`, statusBadge(message.status)));
@@ -156,13 +158,14 @@ function summarise(messages, t0, types, status) {
   const sub = document.getElementById("total-sub");
   const end = messages.find((m) => m.event.type === (status === "CANCELLED" ? "OrderCancelled" : "OrderShipped"));
   if (end && t0 !== null) {
-    label.textContent = `202 → ${status}`;
+    label.textContent = `${START} → ${status}`;
     total.textContent = formatMs(timeMs(end.event.occurredAt) - t0);
+    const from = START === "202" ? "from the 202 Accepted" : "from the request (the customer waited all along)";
     sub.textContent = status === "SHIPPED"
-      ? "from the 202 Accepted to OrderShipped"
-      : "from the 202 Accepted to OrderCancelled, compensation included";
+      ? `${from} to OrderShipped`
+      : `${from} to OrderCancelled, compensation included`;
   } else if (messages.length && t0 !== null) {
-    label.textContent = "202 → so far";
+    label.textContent = `${START} → so far`;
     total.textContent = formatMs(timeMs(messages[messages.length - 1].event.occurredAt) - t0);
     sub.textContent = "still in flight: the last event so far";
   }
@@ -308,7 +311,7 @@ function showInspector() {
     el("p", { class: "explain" }, schema.description || ""),
     kindText ? el("p", { class: `type kind-${kind}` }, kindText) : "",
     el("p", {}, "Status after this event: ", statusBadge(message.status),
-      t0 !== null ? ` · ${event.type === "OrderCreated" ? "the 202 itself" : `+${formatMs(timeMs(event.occurredAt) - t0)} after the 202`}` : "",
+      t0 !== null ? ` · ${event.type === "OrderCreated" ? `the ${START} itself` : `+${formatMs(timeMs(event.occurredAt) - t0)} after the ${START}`}` : "",
       ` · ${clockTime(event.occurredAt)}`),
     el("div", { class: "section-label" }, "Envelope (every event has these)"),
     el("table", { class: "envelope" }, el("tbody", {}, envelope.map(([name, value]) => el("tr", {}, el("th", { scope: "row" }, name), el("td", {}, value))))),
