@@ -1,0 +1,107 @@
+"""The HTML pages as rendered by the server, before their scripts take over."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from orders.models import Event
+from orders.sync_checkout import order_place_sync
+from orders.validation import OrderRequest
+from tests.helpers import post_order
+
+pytestmark = pytest.mark.django_db
+
+ARTICLE = OrderRequest(userId=123, productId=456, quantity=1, paymentToken="tok_abc123")
+
+
+def _json_script(html: str, element_id: str) -> object:
+    found = re.search(
+        rf'<script id="{element_id}" type="application/json">(.*?)</script>', html, re.S
+    )
+    assert found, f"no {element_id} data on the page"
+    return json.loads(found.group(1))
+
+
+def test_the_shop_lists_products_with_their_stock_and_offers_the_declined_token(
+    client, customer, product
+):
+    html = client.get("/").content.decode()
+
+    assert "Product 456" in html
+    assert 'data-stock-of="456"' in html and "50 in stock" in html
+    assert 'value="tok_declined"' in html
+    assert 'action="/orders"' in html and "csrfmiddlewaretoken" in html
+
+
+def test_each_render_of_the_shop_carries_a_new_idempotency_key(client, customer, product):
+    keys = {
+        re.search(r'data-idempotency-key="([^"]+)"', client.get("/").content.decode()).group(1)
+        for _ in range(2)
+    }
+
+    assert len(keys) == 2
+
+
+def test_the_shop_feed_starts_from_the_last_events_in_the_log(client, customer, product):
+    for _ in range(5):
+        order_place_sync(request=ARTICLE)  # six events each
+    seqs = list(Event.objects.order_by("seq").values_list("seq", flat=True))
+
+    html = client.get("/").content.decode()
+
+    after = int(re.search(r'data-feed-after="(\d+)"', html).group(1))
+    assert len([s for s in seqs if s > after]) == 25
+
+
+def test_an_empty_shop_says_how_to_load_the_catalog(client):
+    html = client.get("/").content.decode()
+
+    assert "load_demo" in html
+    assert "No orders yet" in html
+
+
+def test_the_order_page_carries_its_events_masked_and_the_schema_guide(client, customer, product):
+    order_id = post_order(client).json()["orderId"]
+
+    html = client.get(f"/orders/{order_id}").content.decode()
+
+    messages = _json_script(html, "messages")
+    assert [m["event"]["type"] for m in messages] == ["OrderCreated"]
+    assert messages[0]["status"] == "INITIATED"
+    assert messages[0]["event"]["payload"]["paymentToken"] == "tok_****c123"
+    assert "tok_abc123" not in html
+    guide = _json_script(html, "schemas")
+    assert guide["PaymentFailed"]["kind"] == "failure"
+    assert guide["InventoryRejected"]["kind"] == "failure"
+    assert {
+        guide[t]["kind"] for t in ("InventoryReleased", "PaymentRefunded", "OrderCancelled")
+    } == {"compensation"}
+    assert guide["PaymentProcessed"]["schema"] == "PaymentProcessed v1"
+
+
+def test_a_request_response_order_page_says_so_and_ends_with_its_status(client, customer, product):
+    order_id = order_place_sync(request=ARTICLE).order.pk
+
+    html = client.get(f"/orders/{order_id}").content.decode()
+
+    assert "request-response" in html
+    messages = _json_script(html, "messages")
+    assert messages[0]["status"] == "PENDING_PAYMENT"
+    assert messages[-1]["status"] == "SHIPPED"
+    assert 'id="order-status" data-status="SHIPPED"' in html
+
+
+def test_the_order_page_of_an_unknown_order_is_404(client):
+    assert client.get("/orders/4242").status_code == 404
+
+
+def test_the_compare_page_offers_both_checkouts(client, customer, product):
+    response = client.get("/compare")
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "/orders/sync" in html and "POST /orders" in html
+    assert "js/compare.js" in html
