@@ -102,6 +102,7 @@ export class LiveSocket {
     this.stopped = false;
     this.resumedFrom = -1;
     this.burst = 0;
+    this.burstEnds = 0;
     this.stats = { received: 0, repeats: 0, gaps: 0, reconnects: 0 };
   }
 
@@ -157,8 +158,9 @@ export class LiveSocket {
       this.attempt = 0;
       this.burst = 0;
       this.onState("live", "live");
-      clearTimeout(this.burstTimer);
-      this.burstTimer = setTimeout(() => this._settled(), 600);
+      // The replay of what was missed arrives as a burst; it is over after a short quiet spell.
+      this.burstEnds = Date.now() + 3000;
+      this._settleSoon();
     });
     ws.addEventListener("message", (message) => this._receive(message.data));
     ws.addEventListener("close", () => {
@@ -173,7 +175,14 @@ export class LiveSocket {
     });
   }
 
+  _settleSoon() {
+    clearTimeout(this.burstTimer);
+    const wait = Math.min(500, Math.max(this.burstEnds - Date.now(), 0));
+    this.burstTimer = setTimeout(() => this._settled(), wait);
+  }
+
   _settled() {
+    this.burstEnds = 0;
     if (this.ws && this.ws.readyState === WebSocket.OPEN) {
       const caught = this.stats.reconnects && this.burst ? ` · caught up ${this.burst} missed` : "";
       this.onState("live", `live${caught}`);
@@ -201,8 +210,11 @@ export class LiveSocket {
     }
     this._checkGap(message);
     this.markSeen(seq);
-    this.burst += 1;
     this.onEvent(message);
+    if (this.burstEnds > Date.now()) {
+      this.burst += 1;
+      this._settleSoon();
+    }
   }
 
   _checkGap(message) {
@@ -219,8 +231,8 @@ export class LiveSocket {
     if (this.ws && this.ws.readyState === WebSocket.OPEN) {
       this.ws.send(JSON.stringify({ resume: from }));
       this.onState("catching-up", `gap after #${from}: asking for it`);
-      clearTimeout(this.burstTimer);
-      this.burstTimer = setTimeout(() => this._settled(), 800);
+      this.burstEnds = Date.now() + 3000;
+      this._settleSoon();
     }
   }
 }

@@ -174,7 +174,7 @@ function summarise(messages, t0, types, status) {
   for (const part of document.querySelectorAll(".join-part")) {
     const state = join[part.dataset.part];
     part.dataset.state = state;
-    part.textContent = `${part.dataset.part} ${state === "done" ? "✔" : state === "failed" ? "✘" : "⏳"}`;
+    part.textContent = `${part.dataset.part} ${state === "done" ? "✔" : state === "failed" ? "✘" : "◔"}`;
   }
   const joinSub = document.getElementById("join-sub");
   if (join.payment === "failed" || join.inventory === "failed") {
