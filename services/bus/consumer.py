@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from enum import StrEnum
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
+from services.bus.deliveries import delivery_duplicate, delivery_handled
+from services.bus.faults import faults_before_handler, faults_recording
 from services.bus.registry import handler_for, subscriber
 from services.bus.schemas import envelope_validate
 
@@ -16,26 +20,45 @@ class Outcome(StrEnum):
     DUPLICATE = "duplicate"
 
 
-def event_consume(*, service: str, data: dict[str, Any]) -> Outcome:
+def event_consume(
+    *, service: str, data: dict[str, Any], attempt: int = 1, injected: str = ""
+) -> Outcome:
     """Apply ``data`` to ``service``, or do nothing if that service already handled it.
 
-    The inbox row is inserted first, in the same transaction as the handler's effects: a second
-    delivery racing the first waits on the row's primary key, then finds it and stops. Raises
-    ``ValidationError``/``UnknownEventType``/``NotSubscribed`` for an event that can never apply.
+    The inbox row is inserted first, in the same transaction as the handler's effects and the
+    delivery's record: a second delivery racing the first waits on the row's primary key, then
+    finds it and stops. Raises ``ValidationError``/``UnknownEventType``/``NotSubscribed`` for an
+    event that can never apply. ``injected`` names a fault that made this delivery (a duplicate).
     """
+    received_at = timezone.now()
     envelope, payload = envelope_validate(data)
     handler = handler_for(service, envelope.type)
     inbox = subscriber(service).inbox
-    try:
-        with transaction.atomic():
-            inbox.objects.create(
-                event_id=envelope.eventId,
-                event_type=envelope.type,
-                order_id=envelope.orderId,
-            )
-            handler(envelope, payload)
-    except IntegrityError:
-        if inbox.objects.filter(event_id=envelope.eventId).exists():
-            return Outcome.DUPLICATE
-        raise
+    with faults_recording(injected) as applied:
+        faults_before_handler(service=service, order_id=envelope.orderId)
+        try:
+            with transaction.atomic():
+                inbox.objects.create(
+                    event_id=envelope.eventId,
+                    event_type=envelope.type,
+                    order_id=envelope.orderId,
+                )
+                started = time.perf_counter()
+                handler(envelope, payload)
+                delivery_handled(
+                    envelope=envelope,
+                    service=service,
+                    attempt=attempt,
+                    received_at=received_at,
+                    wait_ms=(received_at - envelope.occurredAt).total_seconds() * 1000,
+                    handler_ms=(time.perf_counter() - started) * 1000,
+                    faults=applied,
+                )
+        except IntegrityError:
+            if inbox.objects.filter(event_id=envelope.eventId).exists():
+                delivery_duplicate(
+                    envelope=envelope, service=service, received_at=received_at, faults=applied
+                )
+                return Outcome.DUPLICATE
+            raise
     return Outcome.HANDLED

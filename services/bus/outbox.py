@@ -18,6 +18,7 @@ from kombu.exceptions import OperationalError
 
 from orders.live import envelope_of, events_broadcast
 from orders.models import Event
+from services.bus.faults import fault_duplicate
 from services.bus.registry import subscribers_of
 from services.bus.schemas import Envelope, Payload
 
@@ -81,6 +82,13 @@ def outbox_flush(events: Iterable[Event], *, broadcast: bool = True) -> list[int
                 deliver.apply_async(
                     args=(service, envelope), queue=service, retry_policy=_PUBLISH_RETRY
                 )
+                if duplicate := fault_duplicate(service=service, order_id=event.order_id):
+                    deliver.apply_async(
+                        args=(service, envelope),
+                        kwargs={"injected": duplicate.label},
+                        queue=service,
+                        retry_policy=_PUBLISH_RETRY,
+                    )
         except (OperationalError, OSError) as exc:
             log.warning("broker unreachable, seq %s left for the relay: %s", event.seq, exc)
             continue

@@ -8,10 +8,12 @@ from typing import Any
 
 from celery import shared_task
 from django.conf import settings
+from django.db import transaction
 from pydantic import ValidationError
 
 from services.bus.consumer import event_consume
 from services.bus.dead_letters import dead_letter_store
+from services.bus.deliveries import delivery_failed
 from services.bus.registry import NotSubscribed
 from services.bus.schemas import UnknownEventType
 
@@ -23,15 +25,26 @@ def _backoff(retries: int) -> float:
     return min(0.2 * 2**retries, 10.0) * random.uniform(0.75, 1.25)
 
 
+def _give_up(service: str, envelope: Any, exc: BaseException, attempts: int) -> str:
+    with transaction.atomic():
+        dead_letter_store(service=service, envelope=envelope, error=exc, attempts=attempts)
+        delivery_failed(
+            envelope=envelope, service=service, error=exc, attempt=attempts, dead=True
+        )
+    return "dead-lettered"
+
+
 @shared_task(bind=True, name="bus.deliver", acks_late=True, reject_on_worker_lost=True)
-def deliver(self: Any, service: str, envelope: dict[str, Any]) -> str:
+def deliver(self: Any, service: str, envelope: dict[str, Any], injected: str = "") -> str:
+    """``injected`` names the fault that sent this copy (duplicate delivery), for the record."""
     attempts = self.request.retries + 1
     try:
-        return event_consume(service=service, data=envelope).value
+        return event_consume(
+            service=service, data=envelope, attempt=attempts, injected=injected
+        ).value
     except (ValidationError, UnknownEventType, NotSubscribed) as exc:
         # No retry can make a malformed or unknown event valid: park it at once.
-        dead_letter_store(service=service, envelope=envelope, error=exc, attempts=attempts)
-        return "dead-lettered"
+        return _give_up(service, envelope, exc, attempts)
     except Exception as exc:
         if self.request.retries >= settings.DELIVERY_MAX_RETRIES:
             log.exception(
@@ -40,14 +53,16 @@ def deliver(self: Any, service: str, envelope: dict[str, Any]) -> str:
                 envelope.get("type"),
                 attempts,
             )
-            dead_letter_store(service=service, envelope=envelope, error=exc, attempts=attempts)
-            return "dead-lettered"
+            return _give_up(service, envelope, exc, attempts)
         log.warning(
             "%s failed on %s (attempt %s): %s",
             service,
             envelope.get("type"),
             attempts,
             exc,
+        )
+        delivery_failed(
+            envelope=envelope, service=service, error=exc, attempt=attempts, dead=False
         )
         raise self.retry(
             exc=exc, countdown=_backoff(self.request.retries), max_retries=None

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django.db.models import F
 
+from services.bus.faults import fault_forced
+from services.bus.models import Fault
 from services.inventory.models import Reservation, Stock
 
 
@@ -13,9 +15,10 @@ def stock_reserve(*, order_id: int, product_id: int, quantity: int) -> tuple[Res
     if existing is not None:
         return existing, False
     # One conditional UPDATE: two orders racing for the last unit cannot both pass the check.
-    taken = Stock.objects.filter(product_id=product_id, on_hand__gte=quantity).update(
-        on_hand=F("on_hand") - quantity
-    )
+    forced = fault_forced(service="inventory", kind=Fault.Kind.OUT_OF_STOCK, order_id=order_id)
+    taken = not forced and Stock.objects.filter(
+        product_id=product_id, on_hand__gte=quantity
+    ).update(on_hand=F("on_hand") - quantity)
     reservation = Reservation.objects.create(
         order_id=order_id,
         product_id=product_id,

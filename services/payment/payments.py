@@ -6,6 +6,8 @@ from decimal import Decimal
 
 from django.utils import timezone
 
+from services.bus.faults import fault_forced
+from services.bus.models import Fault
 from services.bus.schemas import TOKEN_PATTERN
 from services.payment.models import Payment
 
@@ -27,6 +29,8 @@ def payment_charge(*, order_id: int, amount: Decimal, token: str) -> tuple[Payme
     if existing is not None:
         return existing, False
     ok, reason = payment_decide(token)
+    if ok and (forced := fault_forced(service="payment", kind=Fault.Kind.DECLINE, order_id=order_id)):
+        ok, reason = False, f"card declined by injected {forced.label}"[:200]
     payment = Payment.objects.create(
         order_id=order_id,
         amount=amount,
