@@ -63,6 +63,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "services.bus.context.bus_status",
             ],
         },
     },
@@ -113,6 +114,8 @@ ORDER_DEADLINE_SECONDS = envint("ORDER_DEADLINE_SECONDS", 120, minimum=1)
 # The relay sends outbox rows that stayed unsent this long after commit (broker down, crash).
 OUTBOX_RELAY_AFTER_SECONDS = envint("OUTBOX_RELAY_AFTER_SECONDS", 2, minimum=0)
 DELIVERY_MAX_RETRIES = envint("DELIVERY_MAX_RETRIES", 5, minimum=0)
+# /metrics answers staff sessions, and Prometheus when it sends "Authorization: Bearer <this>".
+METRICS_TOKEN = envstr("METRICS_TOKEN", "")
 
 # --- Email: console by default; EMAIL_URL (smtp://user:pass@host:587?tls=True) for real ----------
 _email = dj_email_url.parse(envstr("EMAIL_URL", "console:"))

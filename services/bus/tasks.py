@@ -28,9 +28,7 @@ def _backoff(retries: int) -> float:
 def _give_up(service: str, envelope: Any, exc: BaseException, attempts: int) -> str:
     with transaction.atomic():
         dead_letter_store(service=service, envelope=envelope, error=exc, attempts=attempts)
-        delivery_failed(
-            envelope=envelope, service=service, error=exc, attempt=attempts, dead=True
-        )
+        delivery_failed(envelope=envelope, service=service, error=exc, attempt=attempts, dead=True)
     return "dead-lettered"
 
 
@@ -61,9 +59,7 @@ def deliver(self: Any, service: str, envelope: dict[str, Any], injected: str = "
             attempts,
             exc,
         )
-        delivery_failed(
-            envelope=envelope, service=service, error=exc, attempt=attempts, dead=False
-        )
+        delivery_failed(envelope=envelope, service=service, error=exc, attempt=attempts, dead=False)
         raise self.retry(
             exc=exc, countdown=_backoff(self.request.retries), max_retries=None
         ) from exc

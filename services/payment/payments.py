@@ -29,7 +29,9 @@ def payment_charge(*, order_id: int, amount: Decimal, token: str) -> tuple[Payme
     if existing is not None:
         return existing, False
     ok, reason = payment_decide(token)
-    if ok and (forced := fault_forced(service="payment", kind=Fault.Kind.DECLINE, order_id=order_id)):
+    if ok and (
+        forced := fault_forced(service="payment", kind=Fault.Kind.DECLINE, order_id=order_id)
+    ):
         ok, reason = False, f"card declined by injected {forced.label}"[:200]
     payment = Payment.objects.create(
         order_id=order_id,

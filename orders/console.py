@@ -1,0 +1,421 @@
+"""The operator's console: HTTP adapters over services/bus (control, faults, deliveries, metrics).
+
+Pages and JSON for staff only; ``service_status`` is public, so every page can show a service
+that is down. The control endpoints keep to CONTRACT.md: staff session plus CSRF, and anyone
+else gets 403 with nothing changed.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Callable
+from datetime import datetime
+from functools import wraps
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.admin.views.decorators import staff_member_required
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django.views.decorators.http import require_GET, require_POST
+from kombu.exceptions import OperationalError
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from orders.models import Customer, OrderStatus, Product
+from orders.search import OrderFilter, orders_find
+from services.bus.broker import broker_settings, queue_depths
+from services.bus.control import (
+    consumers_by_worker,
+    service_start,
+    service_stop,
+    services_running,
+)
+from services.bus.dead_letters import dead_letters_redrive
+from services.bus.faults import fault_add, fault_remove
+from services.bus.lifecycle import events_lifecycle
+from services.bus.metrics import CheckoutCollector, delivery_counters, latency, throughput
+from services.bus.models import DeadLetter, Fault
+from services.bus.registry import NotSubscribed, subscriber, subscribers
+from services.bus.schemas import event_types, json_schemas, mask_payload
+
+View = Callable[..., HttpResponse]
+
+_registry = CollectorRegistry(auto_describe=False)
+_registry.register(CheckoutCollector())
+
+
+def _staff_json(view: View) -> View:
+    """JSON endpoints answer 403 (not a login redirect) to anyone who is not staff."""
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        user = request.user
+        if not (user.is_authenticated and user.is_active and user.is_staff):
+            return JsonResponse(
+                {"error": "forbidden", "message": "staff only: sign in at /admin/login/"},
+                status=403,
+            )
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+def _who(request: HttpRequest) -> str:
+    return request.user.get_username()
+
+
+def _depths() -> dict[str, int | None]:
+    try:
+        return dict(queue_depths())
+    except (OperationalError, OSError):
+        return {s.queue: None for s in subscribers().values()}
+
+
+# --- The contract's control endpoints -------------------------------------------------------------
+
+
+@require_POST
+@_staff_json
+def control_service(request: HttpRequest, name: str, action: str) -> HttpResponse:
+    try:
+        subscriber(name)
+    except NotSubscribed:
+        return JsonResponse({"error": "unknown_service", "message": f"no service {name!r}"}, 404)
+    if action == "stop":
+        service_stop(name=name, by=_who(request))
+    else:
+        service_start(name=name, by=_who(request))
+    return JsonResponse({"service": name, "running": action == "start"})
+
+
+@require_GET
+@_staff_json
+def control_queues(request: HttpRequest) -> HttpResponse:
+    return JsonResponse(_depths())
+
+
+# --- Public: which services are down (the order swimlane and the shop show it) --------------------
+
+
+@require_GET
+def service_status(request: HttpRequest) -> HttpResponse:
+    running = services_running()
+    return JsonResponse(
+        {
+            "services": {name: {"running": up} for name, up in running.items()},
+            "down": sorted(name for name, up in running.items() if not up),
+        }
+    )
+
+
+# --- Console JSON ---------------------------------------------------------------------------------
+
+
+@require_GET
+@_staff_json
+def console_state(request: HttpRequest) -> HttpResponse:
+    running = services_running()
+    depths = _depths()
+    counters = delivery_counters()
+    faults = [_fault_json(f) for f in Fault.objects.all()]
+    return JsonResponse(
+        {
+            "services": [
+                {
+                    "name": s.name,
+                    "queue": s.queue,
+                    "running": running.get(s.name, True),
+                    "waiting": depths.get(s.queue),
+                    "counters": counters.get(s.name, {}),
+                    "faults": [f for f in faults if f["service"] == s.name],
+                }
+                for s in subscribers().values()
+            ],
+            "deadLetters": DeadLetter.objects.filter(redriven_at__isnull=True).count(),
+            "at": timezone.now().isoformat(),
+        }
+    )
+
+
+@require_GET
+@_staff_json
+def console_workers(request: HttpRequest) -> HttpResponse:
+    try:
+        return JsonResponse({"workers": consumers_by_worker(timeout=1.0)})
+    except (OperationalError, OSError):
+        return JsonResponse({"workers": {}, "error": "broker unreachable"})
+
+
+@require_GET
+@_staff_json
+def console_metrics(request: HttpRequest) -> HttpResponse:
+    return JsonResponse({"throughput": throughput(seconds=60), "latency": latency(seconds=60)})
+
+
+@require_GET
+@_staff_json
+def console_events(request: HttpRequest) -> HttpResponse:
+    events, older = events_lifecycle(
+        order_id=_int(request.GET.get("order")),
+        event_type=request.GET.get("type", "") if request.GET.get("type") in event_types() else "",
+        troubled_only=request.GET.get("troubled") == "1",
+        before=_int(request.GET.get("before")),
+    )
+    return JsonResponse({"events": events, "older": older})
+
+
+def _fault_json(fault: Fault) -> dict[str, Any]:
+    return {
+        "id": fault.pk,
+        "service": fault.service,
+        "kind": fault.kind,
+        "value": fault.value,
+        "orderId": fault.order_id,
+        "label": fault.label(),
+    }
+
+
+# --- Pages ----------------------------------------------------------------------------------------
+
+# Which faults make sense where: a forced decline only at payment, out of stock only at inventory.
+FAULT_SERVICES = {
+    Fault.Kind.LATENCY: None,
+    Fault.Kind.FAILURE: None,
+    Fault.Kind.DUPLICATE: None,
+    Fault.Kind.DECLINE: ("payment",),
+    Fault.Kind.OUT_OF_STOCK: ("inventory",),
+}
+
+
+def _nav(request: HttpRequest, active: str, **context: Any) -> dict[str, Any]:
+    return {"console_active": active, **context}
+
+
+@staff_member_required
+@require_GET
+def console_home(request: HttpRequest) -> HttpResponse:
+    return render(
+        request,
+        "console/home.html",
+        _nav(
+            request,
+            "home",
+            services=list(subscribers()),
+            fault_kinds=Fault.Kind.choices,
+            faults=Fault.objects.all(),
+        ),
+    )
+
+
+@staff_member_required
+@require_POST
+def console_fault_add(request: HttpRequest) -> HttpResponse:
+    service = request.POST.get("service", "")
+    kind = request.POST.get("kind", "")
+    allowed = FAULT_SERVICES.get(kind, ()) if kind in Fault.Kind.values else ()
+    value = _float(request.POST.get("value")) or 0.0
+    order_id = _int(request.POST.get("order_id"))
+    if service not in subscribers() or (allowed is not None and service not in allowed):
+        messages.error(request, f"{kind or 'that fault'} cannot be injected into {service!r}")
+    elif kind == Fault.Kind.FAILURE and not 0 < value <= 1:
+        messages.error(request, "a failure rate is a number above 0 and at most 1 (1 = always)")
+    elif kind == Fault.Kind.LATENCY and not 0 < value <= 30_000:
+        messages.error(request, "latency is in milliseconds, above 0 and at most 30000")
+    elif request.POST.get("order_id") and order_id is None:
+        messages.error(request, "the order must be a number, or empty for every order")
+    else:
+        fault = fault_add(
+            service=service, kind=kind, value=value, order_id=order_id, by=_who(request)
+        )
+        messages.success(request, f"switched on: {fault.label()}")
+    return redirect("/console/#faults")
+
+
+@staff_member_required
+@require_POST
+def console_fault_remove(request: HttpRequest, fault_id: int) -> HttpResponse:
+    if fault_remove(fault_id=fault_id):
+        messages.success(request, f"fault #{fault_id} switched off")
+    return redirect("/console/#faults")
+
+
+@staff_member_required
+@require_GET
+def console_deliveries(request: HttpRequest) -> HttpResponse:
+    return render(
+        request,
+        "console/events.html",
+        _nav(
+            request, "events", event_types=sorted(event_types()), order=request.GET.get("order", "")
+        ),
+    )
+
+
+@staff_member_required
+@require_GET
+def console_dead_letters(request: HttpRequest) -> HttpResponse:
+    show = request.GET.get("show", "waiting")
+    letters = DeadLetter.objects.all()
+    if show == "waiting":
+        letters = letters.filter(redriven_at__isnull=True)
+    rows = [
+        {
+            "letter": letter,
+            "payload": json.dumps(mask_payload(letter.envelope.get("payload", {})), indent=2),
+        }
+        for letter in letters[:200]
+    ]
+    return render(request, "console/dead_letters.html", _nav(request, "dead", rows=rows, show=show))
+
+
+@staff_member_required
+@require_POST
+def console_dead_letters_redrive(request: HttpRequest) -> HttpResponse:
+    letters = DeadLetter.objects.filter(redriven_at__isnull=True)
+    if (one := _int(request.POST.get("one"))) is not None:
+        letters = letters.filter(pk=one)
+    elif request.POST.get("all") != "1":
+        ids = [i for i in (_int(v) for v in request.POST.getlist("id")) if i is not None]
+        letters = letters.filter(pk__in=ids)
+    count = dead_letters_redrive(letters)
+    if count:
+        messages.success(request, f"{count} event(s) sent again through the same idempotent path")
+    else:
+        messages.info(request, "nothing to redrive: select at least one waiting dead letter")
+    return redirect("console_dead_letters")
+
+
+@staff_member_required
+@require_GET
+def console_topology(request: HttpRequest) -> HttpResponse:
+    services = list(subscribers().values())
+    schemas = json_schemas()
+    types = event_types()
+    matrix = [
+        {
+            "type": name,
+            "producer": cls.producer,
+            "version": cls.version,
+            "description": cls.description,
+            "cells": [name in s.handles for s in services],
+            "handlers": [
+                f"{s.handles[name].__module__}.{s.handles[name].__qualname__}"
+                for s in services
+                if name in s.handles
+            ],
+        }
+        for name, cls in types.items()
+    ]
+    return render(
+        request,
+        "console/topology.html",
+        _nav(
+            request,
+            "topology",
+            services=services,
+            matrix=matrix,
+            settings_rows=broker_settings(),
+            schemas=[
+                {
+                    "type": name,
+                    "version": schema["x-version"],
+                    "producer": schema["x-producer"],
+                    "json": json.dumps(schema, indent=2),
+                }
+                for name, schema in schemas.items()
+            ],
+        ),
+    )
+
+
+@staff_member_required
+@require_GET
+def console_schemas_json(request: HttpRequest) -> HttpResponse:
+    return JsonResponse(json_schemas(), json_dumps_params={"indent": 2})
+
+
+@staff_member_required
+@require_GET
+def console_orders(request: HttpRequest) -> HttpResponse:
+    q = request.GET
+    status = q.get("status", "") if q.get("status") in OrderStatus.values else ""
+    filters = OrderFilter(
+        status=status,
+        product_id=_int(q.get("product")),
+        customer=q.get("customer", "").strip()[:120],
+        since=_when(q.get("since")),
+        until=_when(q.get("until")),
+        order_id=_int(q.get("order")),
+    )
+    page = orders_find(filters, before=_int(q.get("before")), after=_int(q.get("after")))
+    keep = q.copy()
+    for key in ("before", "after"):
+        keep.pop(key, None)
+    return render(
+        request,
+        "console/orders.html",
+        _nav(
+            request,
+            "orders",
+            page=page,
+            filters=filters,
+            query=keep.urlencode(),
+            statuses=OrderStatus.values,
+            products=Product.objects.order_by("pk"),
+            customers_count=Customer.objects.count(),
+            form=q,
+        ),
+    )
+
+
+# --- Prometheus -----------------------------------------------------------------------------------
+
+
+@require_GET
+def metrics(request: HttpRequest) -> HttpResponse:
+    """Staff, or a scraper with ``Authorization: Bearer $METRICS_TOKEN`` when that is set."""
+    token = settings.METRICS_TOKEN
+    offered = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    user = request.user
+    allowed = (user.is_authenticated and user.is_staff) or (
+        bool(token) and hmac.compare_digest(offered.encode(), token.encode())
+    )
+    if not allowed:
+        return HttpResponse(
+            "staff or a metrics token only\n", status=403, content_type="text/plain"
+        )
+    return HttpResponse(generate_latest(_registry), content_type=CONTENT_TYPE_LATEST)
+
+
+# --- Parsing --------------------------------------------------------------------------------------
+
+
+def _int(raw: str | None) -> int | None:
+    if raw is None:
+        return None
+    raw = raw.strip().lstrip("#")
+    return int(raw) if raw.isdigit() and len(raw) < 19 else None
+
+
+def _float(raw: str | None) -> float | None:
+    try:
+        return float(raw) if raw else None
+    except ValueError:
+        return None
+
+
+def _when(raw: str | None) -> datetime | None:
+    if not raw:
+        return None
+    try:
+        value = parse_datetime(raw)
+    except ValueError:
+        return None
+    if value is not None and timezone.is_naive(value):
+        value = timezone.make_aware(value)
+    return value

@@ -1,0 +1,106 @@
+"""Stopping and starting a service's consumption of its queue, at the broker.
+
+Stop cancels the queue's consumer in every worker through Celery's remote control, so the
+service's messages wait in the broker; start adds it back and the backlog drains. The operator's
+wish is stored (``ServiceState``) and told again to every worker that starts, so a stopped
+service stays stopped across page reloads and worker restarts.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from celery import signals
+from django.db import DatabaseError
+
+from checkout_site.celery import app
+from services.bus.models import ServiceState
+from services.bus.registry import subscriber, subscribers
+
+log = logging.getLogger(__name__)
+
+# How long a control call waits for workers to confirm; a worker that is busy or down still gets
+# the broadcast when it reads its mailbox, and a worker that starts later reads ServiceState.
+_REPLY_TIMEOUT = 1.0
+_STATE_CACHE_SECONDS = 1.0
+_state_cache: tuple[float, dict[str, bool]] = (float("-inf"), {})
+
+
+def services_running() -> dict[str, bool]:
+    """Every service and whether the operator wants it consuming (read at most once a second)."""
+    global _state_cache
+    loaded_at, state = _state_cache
+    if time.monotonic() - loaded_at < _STATE_CACHE_SECONDS:
+        return state
+    stored = dict(ServiceState.objects.values_list("service", "running"))
+    state = {name: stored.get(name, True) for name in subscribers()}
+    _state_cache = (time.monotonic(), state)
+    return state
+
+
+def _forget() -> None:
+    global _state_cache
+    _state_cache = (float("-inf"), {})
+
+
+def service_stop(*, name: str, by: str = "") -> list[dict[str, Any]]:
+    """Store the wish, then cancel the queue's consumer in every worker; returns their replies."""
+    queue = subscriber(name).queue
+    ServiceState.objects.update_or_create(
+        service=name, defaults={"running": False, "changed_by": by}
+    )
+    _forget()
+    return app.control.cancel_consumer(queue, reply=True, timeout=_REPLY_TIMEOUT) or []
+
+
+def service_start(*, name: str, by: str = "") -> list[dict[str, Any]]:
+    queue = subscriber(name).queue
+    ServiceState.objects.update_or_create(
+        service=name, defaults={"running": True, "changed_by": by}
+    )
+    _forget()
+    return app.control.add_consumer(queue, reply=True, timeout=_REPLY_TIMEOUT) or []
+
+
+def services_start_all() -> None:
+    """Every service consuming again (tests end with this)."""
+    for name in subscribers():
+        service_start(name=name)
+
+
+def consumers_by_worker(timeout: float = 1.0) -> dict[str, list[str]]:
+    """Which queues each live worker consumes right now, as the workers themselves say."""
+    replies = app.control.inspect(timeout=timeout).active_queues() or {}
+    return {worker: sorted(q["name"] for q in queues) for worker, queues in replies.items()}
+
+
+def _stopped_queues() -> list[str]:
+    try:
+        return [subscriber(n).queue for n, running in services_running().items() if not running]
+    except DatabaseError:
+        # A worker must come up even while the database does; it then consumes everything.
+        log.warning("could not read which services are stopped", exc_info=True)
+        return []
+
+
+@signals.celeryd_after_setup.connect
+def _deselect_stopped_queues(sender: str, instance: Any, **kwargs: Any) -> None:
+    # After -Q is applied and before the first message is taken: a stopped service's queue is
+    # never consumed by a worker that starts while it is stopped.
+    _forget()
+    stopped = _stopped_queues()
+    if stopped:
+        instance.app.amqp.queues.deselect(stopped)
+        log.warning("not consuming %s: stopped from the console", ", ".join(stopped))
+
+
+@signals.worker_ready.connect
+def _cancel_stopped_queues(sender: Any, **kwargs: Any) -> None:
+    # Stopped between set-up and now (the broadcast came before this worker listened).
+    _forget()
+    consuming = {q.name for q in sender.task_consumer.queues} if sender.task_consumer else set()
+    for queue in _stopped_queues():
+        if queue in consuming:
+            sender.cancel_task_queue(queue)

@@ -1,0 +1,347 @@
+// The operator's console: live service state, charts, and the delivery of each event.
+// Every value that comes from the server is put in the page with textContent.
+
+const root = document.querySelector(".console");
+const page = root ? root.dataset.consolePage : "";
+
+function csrfToken() {
+  const input = document.querySelector("input[name=csrfmiddlewaretoken]");
+  return input ? input.value : "";
+}
+
+async function getJSON(url) {
+  const response = await fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" });
+  if (!response.ok) throw new Error(`${url}: ${response.status}`);
+  return response.json();
+}
+
+function el(tag, props = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(props)) {
+    if (value === undefined || value === null) continue;
+    if (key === "text") node.textContent = value;
+    else if (key === "className") node.className = value;
+    else if (key.startsWith("data-") || key === "title" || key === "href" || key === "datetime") node.setAttribute(key, value);
+    else node[key] = value;
+  }
+  for (const child of children) if (child) node.append(child);
+  return node;
+}
+
+function every(ms, fn) {
+  let timer = null;
+  const tick = async () => {
+    try { await fn(); } catch (err) { console.warn(err); }
+    timer = setTimeout(tick, document.hidden ? ms * 4 : ms);
+  };
+  tick();
+  return () => clearTimeout(timer);
+}
+
+const fmtMs = (v) => (v === null || v === undefined ? "–" : v >= 1000 ? `${(v / 1000).toFixed(2)} s` : `${Math.round(v)} ms`);
+
+function showDown(down) {
+  if (!root) return;
+  root.dataset.servicesDown = down.join(" ");
+  const banner = root.querySelector("[data-down-banner]");
+  if (banner) {
+    banner.hidden = down.length === 0;
+    banner.querySelector("[data-down-list]").textContent = down.join(", ");
+  }
+}
+
+// --- Services --------------------------------------------------------------------------------
+
+function renderServices(state) {
+  showDown(state.services.filter((s) => !s.running).map((s) => s.name));
+  for (const service of state.services) {
+    const card = document.querySelector(`.service[data-service="${service.name}"]`);
+    if (!card) continue;
+    const field = (name) => card.querySelector(`[data-field="${name}"]`);
+    card.dataset.running = service.running ? "true" : "false";
+    field("state").textContent = service.running ? "running" : "stopped";
+    field("waiting").textContent = service.waiting === null ? "?" : String(service.waiting);
+    card.dataset.waiting = service.waiting === null ? "" : String(service.waiting);
+    for (const key of ["handled", "duplicate", "retried", "dead_lettered"]) {
+      field(key).textContent = String(service.counters[key] ?? 0);
+    }
+    const faults = field("faults");
+    faults.replaceChildren(...service.faults.map((f) => el("span", { className: `tag tag-${f.kind}`, text: f.label.replace(/^fault #\d+: /, "") })));
+    const button = card.querySelector("[data-action=toggle]");
+    if (!button.disabled) {
+      button.textContent = service.running ? "Stop" : "Start";
+      button.className = service.running ? "btn btn-danger" : "btn btn-primary";
+    }
+  }
+}
+
+async function toggleService(card) {
+  const name = card.dataset.service;
+  const action = card.dataset.running === "false" ? "start" : "stop";
+  const button = card.querySelector("[data-action=toggle]");
+  button.disabled = true;
+  button.textContent = action === "stop" ? "Stopping…" : "Starting…";
+  try {
+    const response = await fetch(`/control/services/${encodeURIComponent(name)}/${action}`, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "X-CSRFToken": csrfToken(), Accept: "application/json" },
+    });
+    if (!response.ok) throw new Error(`${action} ${name}: ${response.status}`);
+    const body = await response.json();
+    card.dataset.running = body.running ? "true" : "false";
+  } finally {
+    button.disabled = false;
+    renderServices(await getJSON("/console/api/state"));
+  }
+}
+
+function renderWorkers(workers) {
+  for (const card of document.querySelectorAll(".service[data-service]")) {
+    const queue = card.dataset.service;
+    const consuming = Object.entries(workers).filter(([, queues]) => queues.includes(queue)).map(([name]) => name);
+    const line = card.querySelector('[data-field="consumers"]');
+    line.textContent = consuming.length ? `consumed by ${consuming.join(", ")}` : "no worker consumes this queue";
+    card.dataset.consumers = String(consuming.length);
+  }
+}
+
+// --- Charts ----------------------------------------------------------------------------------
+
+function cssVar(name, fallback) {
+  return getComputedStyle(root).getPropertyValue(name).trim() || fallback;
+}
+
+function drawChart(canvas, series, { unit = "", minMax = 1 } = {}) {
+  const ratio = window.devicePixelRatio || 1;
+  const width = canvas.clientWidth || canvas.width;
+  const height = canvas.clientHeight || canvas.height;
+  if (canvas.width !== Math.round(width * ratio)) {
+    canvas.width = Math.round(width * ratio);
+    canvas.height = Math.round(height * ratio);
+  }
+  const ctx = canvas.getContext("2d");
+  ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
+  ctx.clearRect(0, 0, width, height);
+  const pad = { left: 44, right: 8, top: 10, bottom: 20 };
+  const values = series.flatMap((s) => s.values.filter((v) => v !== null));
+  const max = Math.max(minMax, ...values) * 1.15;
+  const w = width - pad.left - pad.right;
+  const h = height - pad.top - pad.bottom;
+  ctx.font = "11px system-ui, sans-serif";
+  ctx.fillStyle = cssVar("--c-muted", "#6b7280");
+  ctx.strokeStyle = cssVar("--c-grid", "#e5e7eb");
+  ctx.lineWidth = 1;
+  for (let i = 0; i <= 4; i++) {
+    const y = pad.top + h - (h * i) / 4;
+    ctx.beginPath(); ctx.moveTo(pad.left, y); ctx.lineTo(width - pad.right, y); ctx.stroke();
+    const v = (max * i) / 4;
+    ctx.fillText(unit === "ms" ? fmtMs(v) : v < 10 ? v.toFixed(1) : String(Math.round(v)), 4, y + 4);
+  }
+  ctx.fillText("-60 s", pad.left, height - 4);
+  ctx.fillText("now", width - pad.right - 22, height - 4);
+  for (const s of series) {
+    const n = s.values.length;
+    if (n < 2) continue;
+    ctx.strokeStyle = s.color;
+    ctx.lineWidth = 2;
+    ctx.beginPath();
+    let started = false;
+    s.values.forEach((v, i) => {
+      if (v === null) { started = false; return; }
+      const x = pad.left + (w * i) / (n - 1);
+      const y = pad.top + h - (h * v) / max;
+      if (started) ctx.lineTo(x, y); else { ctx.moveTo(x, y); started = true; }
+    });
+    ctx.stroke();
+    if (s.fill) {
+      ctx.lineTo(pad.left + w, pad.top + h); ctx.lineTo(pad.left, pad.top + h); ctx.closePath();
+      ctx.globalAlpha = 0.12; ctx.fillStyle = s.color; ctx.fill(); ctx.globalAlpha = 1;
+    }
+  }
+}
+
+const pushSamples = [];
+const latencyHistory = { p50: [], p95: [], p99: [] };
+
+function quantile(sorted, q) {
+  if (!sorted.length) return null;
+  return sorted[Math.max(Math.ceil(q * sorted.length) - 1, 0)];
+}
+
+function setMetric(name, text) {
+  const node = document.querySelector(`[data-metric="${name}"]`);
+  if (node) node.textContent = text;
+}
+
+function renderMetrics(data) {
+  const { throughput: t, latency: l } = data;
+  const throughputCanvas = document.getElementById("chart-throughput");
+  drawChart(throughputCanvas, [
+    { values: t.events, color: cssVar("--c-events", "#7c3aed"), fill: true },
+    { values: t.orders, color: cssVar("--c-orders", "#0ea5e9"), fill: true },
+  ]);
+  // The newest bucket is still filling; the one before it is the last whole second.
+  setMetric("orders-now", String(t.orders.at(-2) ?? 0));
+  setMetric("events-now", String(t.events.at(-2) ?? 0));
+
+  for (const key of ["p50", "p95", "p99"]) {
+    latencyHistory[key].push(l.e2e[key]);
+    if (latencyHistory[key].length > 30) latencyHistory[key].shift();
+    setMetric(`e2e-${key}`, fmtMs(l.e2e[key]));
+  }
+  drawChart(document.getElementById("chart-latency"), [
+    { values: latencyHistory.p99, color: cssVar("--c-p99", "#ef4444") },
+    { values: latencyHistory.p95, color: cssVar("--c-p95", "#f59e0b") },
+    { values: latencyHistory.p50, color: cssVar("--c-p50", "#10b981") },
+  ], { unit: "ms", minMax: 50 });
+
+  const sortedPush = [...pushSamples].sort((a, b) => a - b);
+  const parts = {
+    wait: l.wait.p50,
+    handler: l.handler.p50,
+    push: quantile(sortedPush, 0.5),
+  };
+  setMetric("wait-p50", fmtMs(l.wait.p50)); setMetric("wait-p95", fmtMs(l.wait.p95));
+  setMetric("handler-p50", fmtMs(l.handler.p50)); setMetric("handler-p95", fmtMs(l.handler.p95));
+  setMetric("push-p50", fmtMs(parts.push)); setMetric("push-p95", fmtMs(quantile(sortedPush, 0.95)));
+  const total = Object.values(parts).reduce((a, v) => a + (v || 0), 0) || 1;
+  const bar = document.getElementById("split-bar");
+  for (const [key, value] of Object.entries(parts)) {
+    bar.querySelector(`.s-${key}`).style.flexBasis = `${(100 * (value || 0)) / total}%`;
+  }
+}
+
+function listenForPushLatency() {
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  let socket;
+  const connect = () => {
+    socket = new WebSocket(`${scheme}://${location.host}/ws/events/`);
+    socket.addEventListener("message", (message) => {
+      const data = JSON.parse(message.data);
+      if (data.kind !== "event") return;
+      const ms = Date.now() - Date.parse(data.event.occurredAt);
+      if (ms >= 0 && ms < 600000) {
+        pushSamples.push(ms);
+        if (pushSamples.length > 300) pushSamples.shift();
+      }
+    });
+    socket.addEventListener("close", () => setTimeout(connect, 2000));
+  };
+  connect();
+}
+
+// --- Deliveries of each event ----------------------------------------------------------------
+
+const STATE_TEXT = {
+  handled: "handled",
+  retrying: "retrying",
+  dead: "dead-lettered",
+  waiting: "in the queue",
+  unpublished: "not yet published",
+  "not sent": "not sent (request-response)",
+};
+
+function deliveryChip(d) {
+  const duplicate = d.duplicates > 0;
+  const chip = el("div", {
+    className: `delivery d-${d.state.replace(" ", "-")}${duplicate ? " d-duplicated" : ""}`,
+    "data-service": d.service,
+    "data-state": d.state,
+    "data-duplicates": String(d.duplicates || 0),
+  });
+  chip.append(el("strong", { text: d.service }), el("span", { className: "d-state", text: STATE_TEXT[d.state] || d.state }));
+  const facts = [];
+  if (d.attempts > 1) facts.push(`attempt ${d.attempts}`);
+  if (d.retries) facts.push(`${d.retries} retried`);
+  if (duplicate) facts.push(`${d.duplicates} duplicate${d.duplicates > 1 ? "s" : ""} skipped`);
+  if (d.waitMs !== undefined && d.waitMs !== null) facts.push(`wait ${fmtMs(d.waitMs)}`);
+  if (d.handlerMs !== undefined && d.handlerMs !== null) facts.push(`handler ${fmtMs(d.handlerMs)}`);
+  if (facts.length) chip.append(el("small", { text: facts.join(" · ") }));
+  if (d.faults) chip.append(el("small", { className: "d-fault", text: `⚡ ${d.faults}` }));
+  if (d.error && d.state !== "handled") chip.append(el("small", { className: "d-error", text: d.error, title: d.error }));
+  return chip;
+}
+
+function timeOf(iso) {
+  if (!iso) return null;
+  const d = new Date(iso);
+  return el("time", { datetime: iso, text: d.toLocaleTimeString([], { hour12: false }) + "." + String(d.getMilliseconds()).padStart(3, "0") });
+}
+
+function eventRow(e) {
+  const stored = timeOf(e.occurredAt);
+  const published = e.sync ? el("span", { className: "muted", text: "log only" })
+    : e.publishedAt ? el("span", {}, timeOf(e.publishedAt), el("small", { className: "muted", text: ` +${Math.max(0, Date.parse(e.publishedAt) - Date.parse(e.occurredAt))} ms` }))
+    : el("span", { className: "pill pill-warn", text: "not yet" });
+  const deliveries = el("div", { className: "deliveries" }, ...e.deliveries.map(deliveryChip));
+  if (!e.deliveries.length) deliveries.append(el("span", { className: "muted", text: "no subscriber" }));
+  const payload = el("details", {}, el("summary", { text: `${e.type} v${e.version}` }), el("pre", { text: JSON.stringify(e.payload, null, 2) }));
+  return el("tr", { "data-seq": String(e.seq), "data-type": e.type },
+    el("td", { className: "num", text: String(e.seq) }),
+    el("td", {}, payload, el("small", { className: "muted", text: `from ${e.producer}` })),
+    el("td", {}, el("a", { href: `/orders/${e.orderId}`, text: `#${e.orderId}` })),
+    el("td", {}, stored),
+    el("td", {}, published),
+    el("td", {}, deliveries),
+  );
+}
+
+function initEvents() {
+  const form = document.getElementById("event-filters");
+  const rows = document.getElementById("event-rows");
+  const older = document.getElementById("events-older");
+  const newest = document.getElementById("events-newest");
+  let before = null;
+
+  const params = new URLSearchParams(location.search);
+  for (const [key, value] of params) {
+    const input = form.elements[key];
+    if (!input) continue;
+    if (input.type === "checkbox") input.checked = value === "1" || value === "on"; else input.value = value;
+  }
+
+  const load = async () => {
+    const query = new URLSearchParams();
+    if (form.elements.order.value.trim()) query.set("order", form.elements.order.value.trim());
+    if (form.elements.type.value) query.set("type", form.elements.type.value);
+    if (form.elements.troubled.checked) query.set("troubled", "1");
+    if (before) query.set("before", String(before));
+    const data = await getJSON(`/console/api/events?${query}`);
+    rows.replaceChildren(...(data.events.length ? data.events.map(eventRow)
+      : [el("tr", {}, el("td", { colSpan: 6, className: "empty", text: "No event matches." }))]));
+    older.hidden = !data.older;
+    older.dataset.before = data.older || "";
+    newest.hidden = !before;
+  };
+  form.addEventListener("submit", (event) => { event.preventDefault(); before = null; load(); });
+  older.addEventListener("click", () => { before = Number(older.dataset.before); load(); });
+  newest.addEventListener("click", () => { before = null; load(); });
+  every(2000, async () => { if (form.elements.live.checked && !before) await load(); });
+}
+
+// --- Dead letters ----------------------------------------------------------------------------
+
+function initDeadLetters() {
+  const all = document.querySelector("[data-select-all]");
+  if (!all) return;
+  all.addEventListener("change", () => {
+    for (const box of document.querySelectorAll('#dead-letters input[name="id"]')) box.checked = all.checked;
+  });
+}
+
+// --- Start -----------------------------------------------------------------------------------
+
+if (page === "home") {
+  for (const card of document.querySelectorAll(".service[data-service]")) {
+    card.querySelector("[data-action=toggle]").addEventListener("click", () => toggleService(card));
+  }
+  every(1500, async () => renderServices(await getJSON("/console/api/state")));
+  every(5000, async () => renderWorkers((await getJSON("/console/api/workers")).workers));
+  every(2000, async () => renderMetrics(await getJSON("/console/api/metrics")));
+  listenForPushLatency();
+} else if (root) {
+  every(3000, async () => showDown((await getJSON("/services/status")).down));
+  if (page === "events") initEvents();
+  if (page === "dead") initDeadLetters();
+}

@@ -1,0 +1,22 @@
+// Any page can show which services the operator stopped: include this module and it keeps
+// <body data-services-down="notification payment"> current, and marks every element that has
+// data-service="<name>" with data-service-down="true|false" (the swimlane's lanes, for example).
+const INTERVAL_MS = 3000;
+
+async function refresh() {
+  try {
+    const response = await fetch("/services/status", { headers: { Accept: "application/json" } });
+    if (!response.ok) return;
+    const { down } = await response.json();
+    document.body.dataset.servicesDown = down.join(" ");
+    for (const node of document.querySelectorAll("[data-service]")) {
+      node.dataset.serviceDown = down.includes(node.dataset.service) ? "true" : "false";
+    }
+    document.dispatchEvent(new CustomEvent("services:status", { detail: { down } }));
+  } catch {
+    // The next tick tries again; a page must not break because the status is unreachable.
+  }
+}
+
+refresh();
+setInterval(refresh, INTERVAL_MS);
