@@ -85,7 +85,9 @@ def control_service(request: HttpRequest, name: str, action: str) -> HttpRespons
     try:
         subscriber(name)
     except NotSubscribed:
-        return JsonResponse({"error": "unknown_service", "message": f"no service {name!r}"}, 404)
+        return JsonResponse(
+            {"error": "unknown_service", "message": f"no service {name!r}"}, status=404
+        )
     if action == "stop":
         service_stop(name=name, by=_who(request))
     else:

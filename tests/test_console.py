@@ -1,0 +1,278 @@
+"""The console's HTTP side: who may use the controls, and what the pages and JSON answer."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
+from django.utils import timezone
+
+from orders.models import Order
+from orders.search import OrderFilter, orders_find
+from services.bus.models import DeadLetter, Fault, ServiceState
+from services.bus.registry import queues
+
+pytestmark = pytest.mark.django_db
+
+PASSWORD = "pw-for-tests-only"
+
+
+def _user(username: str, *, staff: bool):
+    return get_user_model().objects.create_user(
+        username, f"{username}@example.com", PASSWORD, is_staff=staff
+    )
+
+
+@pytest.fixture
+def staff_client() -> Client:
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(_user("operator", staff=True))
+    return client
+
+
+def _csrf(client: Client) -> str:
+    client.get("/console/")
+    return client.cookies["csrftoken"].value
+
+
+@pytest.mark.parametrize("action", ["stop", "start"])
+def test_anonymous_control_requests_are_refused_and_change_nothing(client, action):
+    response = client.post(f"/control/services/notification/{action}")
+
+    assert response.status_code == 403
+    assert not ServiceState.objects.exists()
+
+
+@pytest.mark.parametrize("action", ["stop", "start"])
+def test_a_signed_in_customer_who_is_not_staff_is_refused(action):
+    client = Client()
+    client.force_login(_user("shopper", staff=False))
+
+    response = client.post(f"/control/services/payment/{action}")
+
+    assert response.status_code == 403
+    assert response.json()["error"] == "forbidden"
+    assert not ServiceState.objects.exists()
+
+
+def test_staff_without_the_csrf_token_is_refused(staff_client):
+    response = staff_client.post("/control/services/notification/stop")
+
+    assert response.status_code == 403
+    assert not ServiceState.objects.exists()
+
+
+def test_the_queue_depths_are_for_staff_only(client, staff_client):
+    assert client.get("/control/queues").status_code == 403
+
+    body = staff_client.get("/control/queues").json()
+
+    assert set(body) == set(queues())
+    assert all(isinstance(n, int) and n >= 0 for n in body.values())
+
+
+def test_staff_stop_and_start_answer_as_the_contract_says_and_store_the_wish(staff_client):
+    token = _csrf(staff_client)
+
+    stopped = staff_client.post(
+        "/control/services/notification/stop", headers={"X-CSRFToken": token}
+    )
+    assert stopped.status_code == 200
+    assert stopped.json() == {"service": "notification", "running": False}
+    assert ServiceState.objects.get(service="notification").running is False
+    assert staff_client.get("/services/status").json()["down"] == ["notification"]
+
+    started = staff_client.post(
+        "/control/services/notification/start", headers={"X-CSRFToken": token}
+    )
+    assert started.json() == {"service": "notification", "running": True}
+    assert ServiceState.objects.get(service="notification").running is True
+
+
+def test_an_unknown_service_is_404_and_a_get_is_405(staff_client):
+    token = _csrf(staff_client)
+
+    assert (
+        staff_client.post(
+            "/control/services/mailer/stop", headers={"X-CSRFToken": token}
+        ).status_code
+        == 404
+    )
+    assert staff_client.get("/control/services/payment/stop").status_code == 405
+    assert not ServiceState.objects.exists()
+
+
+def test_every_console_page_sends_strangers_to_the_login_page(client):
+    for path in (
+        "/console/",
+        "/console/events/",
+        "/console/dead-letters/",
+        "/console/topology/",
+        "/console/orders/",
+    ):
+        response = client.get(path)
+        assert response.status_code == 302, path
+        assert response["Location"].startswith("/admin/login/"), path
+
+
+def test_console_json_refuses_strangers(client):
+    for path in ("/console/api/state", "/console/api/metrics", "/console/api/events", "/metrics"):
+        assert client.get(path).status_code == 403, path
+
+
+def test_fault_forms_refuse_strangers_and_change_nothing(client):
+    response = client.post("/console/faults", {"service": "payment", "kind": "decline"})
+
+    assert response.status_code in (302, 403)
+    assert not Fault.objects.exists()
+
+
+def test_the_console_pages_render_for_staff(staff_client, customer, product):
+    for path in (
+        "/console/",
+        "/console/events/",
+        "/console/dead-letters/",
+        "/console/topology/",
+        "/console/orders/",
+    ):
+        response = staff_client.get(path)
+        assert response.status_code == 200, path
+        assert b"Operator's console" in response.content
+
+
+def test_the_topology_is_drawn_from_the_registry(staff_client):
+    from services.bus.registry import subscribers
+
+    html = staff_client.get("/console/topology/").content.decode()
+
+    # Every subscription of every service shows as a marked cell.
+    marked = html.count('aria-label="subscribed"')
+    assert marked == sum(len(s.handles) for s in subscribers().values())
+    assert "visibility_timeout" in html and "task_acks_late" in html
+
+
+def test_the_schemas_export_has_each_event_type_with_its_version(staff_client):
+    from services.bus.schemas import event_types
+
+    body = staff_client.get("/console/schemas.json").json()
+
+    assert set(body) == set(event_types())
+    assert all(schema["x-version"] >= 1 for schema in body.values())
+
+
+def test_staff_can_switch_a_fault_on_and_off(staff_client):
+    token = _csrf(staff_client)
+
+    staff_client.post(
+        "/console/faults", {"service": "payment", "kind": "decline", "csrfmiddlewaretoken": token}
+    )
+    fault = Fault.objects.get()
+    assert (fault.service, fault.kind, fault.order_id) == ("payment", "decline", None)
+    state = staff_client.get("/console/api/state").json()
+    payment = next(s for s in state["services"] if s["name"] == "payment")
+    assert payment["faults"][0]["kind"] == "decline"
+
+    staff_client.post(f"/console/faults/{fault.pk}/off", {"csrfmiddlewaretoken": token})
+    assert not Fault.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        {"service": "inventory", "kind": "decline"},
+        {"service": "payment", "kind": "out_of_stock"},
+        {"service": "payment", "kind": "failure", "value": "1.5"},
+        {"service": "payment", "kind": "latency", "value": "-5"},
+        {"service": "mailer", "kind": "duplicate"},
+        {"service": "payment", "kind": "duplicate", "order_id": "abc"},
+    ],
+)
+def test_a_fault_that_makes_no_sense_is_refused(staff_client, form):
+    token = _csrf(staff_client)
+
+    staff_client.post("/console/faults", {**form, "csrfmiddlewaretoken": token})
+
+    assert not Fault.objects.exists()
+
+
+def test_the_service_status_is_public_and_names_stopped_services(client):
+    ServiceState.objects.create(service="payment", running=False)
+    from services.bus.control import _forget
+
+    _forget()
+
+    body = client.get("/services/status").json()
+
+    assert body["down"] == ["payment"]
+    assert body["services"]["notification"] == {"running": True}
+
+
+def test_dead_letters_show_the_masked_payload(staff_client):
+    DeadLetter.objects.create(
+        service="payment",
+        event_id="00000000-0000-0000-0000-000000000001",
+        event_type="OrderCreated",
+        order_id=7,
+        envelope={"payload": {"paymentToken": "tok_secret9999"}},
+        error="RuntimeError: boom",
+        attempts=6,
+    )
+
+    html = staff_client.get("/console/dead-letters/").content.decode()
+
+    assert "RuntimeError: boom" in html
+    assert "tok_****9999" in html and "tok_secret9999" not in html
+
+
+def _orders(customer, product, n: int, *, hours_ago: int = 0) -> list[Order]:
+    now = timezone.now() - timedelta(hours=hours_ago)
+    orders = Order.objects.bulk_create(
+        Order(
+            customer=customer,
+            product=product,
+            quantity=1,
+            amount=product.price,
+            payment_token_masked="tok_****c123",
+            status="SHIPPED" if i % 3 else "CANCELLED",
+        )
+        for i in range(n)
+    )
+    for i, order in enumerate(orders):
+        # auto_now_add ignores a given value; age the orders a minute apart, the newest now.
+        Order.objects.filter(pk=order.pk).update(created_at=now - timedelta(minutes=n - 1 - i))
+    return orders
+
+
+def test_orders_are_found_by_status_and_paged_by_id_without_gaps_or_repeats(customer, product):
+    _orders(customer, product, 130)
+    cancelled = set(Order.objects.filter(status="CANCELLED").values_list("pk", flat=True))
+
+    seen: list[int] = []
+    before = None
+    while True:
+        page = orders_find(OrderFilter(status="CANCELLED"), before=before, size=20)
+        seen += [o.pk for o in page.orders]
+        if page.older is None:
+            break
+        before = page.older
+
+    assert seen == sorted(cancelled, reverse=True)
+    back = orders_find(OrderFilter(status="CANCELLED"), after=seen[20], size=20)
+    assert [o.pk for o in back.orders] == seen[:20]
+
+
+def test_orders_are_found_by_customer_name_product_and_time(customer, make_product):
+    product = make_product(pk=456)
+    other = make_product(pk=457)
+    _orders(customer, product, 10, hours_ago=1)
+    late = _orders(customer, other, 2)
+
+    by_name = orders_find(OrderFilter(customer="lovelace"))
+    by_product = orders_find(OrderFilter(product_id=457))
+    recent = orders_find(OrderFilter(since=timezone.now() - timedelta(seconds=150)))
+
+    assert len(by_name.orders) == 12
+    assert {o.pk for o in by_product.orders} == {o.pk for o in late}
+    assert [o.pk for o in recent.orders] == sorted((o.pk for o in late), reverse=True)
