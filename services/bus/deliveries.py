@@ -115,13 +115,14 @@ def _create_or_update(
         return
     try:
         with transaction.atomic():
+            now = timezone.now()
+            fields = {"received_at": now, "settled_at": now, **create}
             Delivery.objects.create(
                 **key,
                 seq=envelope_data["seq"],
                 event_type=str(envelope_data["type"])[:40],
                 order_id=envelope_data["orderId"],
-                settled_at=timezone.now(),
-                **{"received_at": timezone.now(), **create},
+                **fields,
             )
     except IntegrityError:
         Delivery.objects.filter(**key).update(**update)

@@ -32,7 +32,15 @@ def _give_up(service: str, envelope: Any, exc: BaseException, attempts: int) -> 
     return "dead-lettered"
 
 
-@shared_task(bind=True, name="bus.deliver", acks_late=True, reject_on_worker_lost=True)
+# max_retries=None: the limit is DELIVERY_MAX_RETRIES, checked below so the last failure is
+# dead-lettered. Celery's own default (3) would raise first and drop the event unrecorded.
+@shared_task(
+    bind=True,
+    name="bus.deliver",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    max_retries=None,
+)
 def deliver(self: Any, service: str, envelope: dict[str, Any], injected: str = "") -> str:
     """``injected`` names the fault that sent this copy (duplicate delivery), for the record."""
     attempts = self.request.retries + 1
@@ -60,6 +68,4 @@ def deliver(self: Any, service: str, envelope: dict[str, Any], injected: str = "
             exc,
         )
         delivery_failed(envelope=envelope, service=service, error=exc, attempt=attempts, dead=False)
-        raise self.retry(
-            exc=exc, countdown=_backoff(self.request.retries), max_retries=None
-        ) from exc
+        raise self.retry(exc=exc, countdown=_backoff(self.request.retries)) from exc
