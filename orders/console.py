@@ -17,6 +17,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
+from django.db.models import Count
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -26,7 +27,7 @@ from kombu.exceptions import OperationalError
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from orders.models import Customer, OrderStatus, Product
+from orders.models import Customer, Order, OrderStatus, Product
 from orders.search import OrderFilter, orders_find
 from services.bus.broker import broker_settings, queue_depths
 from services.bus.control import (
@@ -138,6 +139,7 @@ def console_state(request: HttpRequest) -> HttpResponse:
                 }
                 for s in subscribers().values()
             ],
+            "orders": _orders_now(),
             "deadLetters": DeadLetter.objects.filter(redriven_at__isnull=True).count(),
             "at": timezone.now().isoformat(),
         }
@@ -169,6 +171,26 @@ def console_events(request: HttpRequest) -> HttpResponse:
         before=_int(request.GET.get("before")),
     )
     return JsonResponse({"events": events, "older": older})
+
+
+def _orders_now() -> dict[str, Any]:
+    """Orders by status, and the newest still on their way (what a stopped service holds up)."""
+    counts = dict(Order.objects.values_list("status").annotate(n=Count("pk")).order_by())
+    waiting = Order.objects.filter(
+        mode=Order.Mode.EVENTS, status__in=[OrderStatus.INITIATED, OrderStatus.CONFIRMED]
+    ).order_by("-id")[:8]
+    now = timezone.now()
+    return {
+        "byStatus": {status: counts.get(status, 0) for status in OrderStatus.values},
+        "inFlight": [
+            {
+                "id": o.pk,
+                "status": o.status,
+                "ageSeconds": round((now - o.created_at).total_seconds()),
+            }
+            for o in waiting.only("id", "status", "created_at")
+        ],
+    }
 
 
 def _fault_json(fault: Fault) -> dict[str, Any]:
@@ -208,6 +230,7 @@ def console_home(request: HttpRequest) -> HttpResponse:
             request,
             "home",
             services=list(subscribers()),
+            statuses=OrderStatus.values,
             fault_kinds=Fault.Kind.choices,
             faults=Fault.objects.all(),
         ),

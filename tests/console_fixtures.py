@@ -7,6 +7,7 @@ Import the ones a module uses: ``from tests.console_fixtures import console_serv
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import subprocess
 import sys
@@ -48,11 +49,14 @@ class ConsoleServer:
 
     def start(self, timeout: float = 30.0) -> ConsoleServer:
         cmd = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port)]
+        env = stack_env(DJANGO_DEBUG="true")
+        # The test process allows sync ORM calls under Playwright's loop; the server must not.
+        env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
                 [*cmd, "checkout_site.asgi:application"],
                 cwd=ROOT,
-                env=stack_env(DJANGO_DEBUG="true"),
+                env=env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
@@ -114,6 +118,9 @@ def staff_user(transactional_db: None) -> Any:
 def chromium() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
+    # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are
+    # still plain synchronous code, so Django's async guard must stand aside here.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS

@@ -20,8 +20,9 @@ from services.bus.registry import subscribers
 from services.inventory.models import Reservation, Stock
 from services.payment.models import Payment
 from tests.conftest import Worker, wait_for
-from tests.console_fixtures import services_restored  # noqa: F401
 from tests.helpers import ARTICLE_ORDER, event_types, post_order, wait_terminal
+
+pytest_plugins = ["tests.console_fixtures"]
 
 pytestmark = [
     pytest.mark.stack,

@@ -54,6 +54,7 @@ function showDown(down) {
 
 function renderServices(state) {
   showDown(state.services.filter((s) => !s.running).map((s) => s.name));
+  renderOrders(state.orders);
   for (const service of state.services) {
     const card = document.querySelector(`.service[data-service="${service.name}"]`);
     if (!card) continue;
@@ -75,6 +76,21 @@ function renderServices(state) {
   }
 }
 
+function renderOrders(orders) {
+  for (const [status, count] of Object.entries(orders.byStatus)) {
+    const cell = document.querySelector(`#status-counts [data-status="${status}"] [data-count]`);
+    if (cell) cell.textContent = String(count);
+  }
+  const list = document.getElementById("in-flight");
+  if (!list) return;
+  list.replaceChildren(...(orders.inFlight.length
+    ? orders.inFlight.map((o) => el("li", { "data-order": String(o.id) },
+      el("a", { href: `/orders/${o.id}`, text: `#${o.id}` }),
+      el("span", { className: `badge status-${o.status}`, text: o.status }),
+      el("small", { className: "muted", text: `${o.ageSeconds} s` })))
+    : [el("li", { className: "muted", text: "none: every order has shipped or been cancelled" })]));
+}
+
 async function toggleService(card) {
   const name = card.dataset.service;
   const action = card.dataset.running === "false" ? "start" : "stop";
@@ -93,6 +109,7 @@ async function toggleService(card) {
   } finally {
     button.disabled = false;
     renderServices(await getJSON("/console/api/state"));
+    renderWorkers((await getJSON("/console/api/workers")).workers);
   }
 }
 
