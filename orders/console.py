@@ -31,6 +31,7 @@ from orders.models import Customer, Order, OrderStatus, Product
 from orders.search import OrderFilter, orders_find
 from services.bus.broker import broker_settings, queue_depths
 from services.bus.control import (
+    BrokerUnreachable,
     consumers_by_worker,
     service_start,
     service_stop,
@@ -89,10 +90,13 @@ def control_service(request: HttpRequest, name: str, action: str) -> HttpRespons
         return JsonResponse(
             {"error": "unknown_service", "message": f"no service {name!r}"}, status=404
         )
-    if action == "stop":
-        service_stop(name=name, by=_who(request))
-    else:
-        service_start(name=name, by=_who(request))
+    change = service_start if action == "start" else service_stop
+    try:
+        change(name=name, by=_who(request))
+    except BrokerUnreachable as exc:
+        return JsonResponse(
+            {"error": "broker_unreachable", "message": f"nothing changed: {exc}"}, status=503
+        )
     return JsonResponse({"service": name, "running": action == "start"})
 
 

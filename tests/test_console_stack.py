@@ -208,3 +208,26 @@ def _drained() -> None:
         return sum(queue_depths().values()) == 0 and busy == 0
 
     wait_for(idle, timeout=30, interval=0.2)
+
+
+def test_a_stop_the_broker_cannot_carry_changes_nothing(stack, admin_client, broker_proxy):
+    from services.bus.models import ServiceState
+
+    admin_client.get("/console/")
+    broker_proxy.stop()
+    try:
+        response = admin_client.post("/control/services/notification/stop")
+    finally:
+        broker_proxy.start()
+
+    assert response.status_code == 503
+    assert response.json()["error"] == "broker_unreachable"
+    assert not ServiceState.objects.filter(running=False).exists()
+
+    def still_consumed() -> bool:
+        try:
+            return "notification" in _consumed_queues()
+        except Exception:
+            return False  # the pool's connections from before the cut are closed; try again
+
+    wait_for(still_consumed, timeout=20, interval=0.5)

@@ -13,7 +13,8 @@ import time
 from typing import Any
 
 from celery import signals
-from django.db import DatabaseError
+from django.db import DatabaseError, transaction
+from kombu.exceptions import OperationalError
 
 from checkout_site.celery import app
 from services.bus.models import ServiceState
@@ -26,6 +27,10 @@ log = logging.getLogger(__name__)
 _REPLY_TIMEOUT = 1.0
 _STATE_CACHE_SECONDS = 1.0
 _state_cache: tuple[float, dict[str, bool]] = (float("-inf"), {})
+
+
+class BrokerUnreachable(RuntimeError):
+    pass
 
 
 def services_running() -> dict[str, bool]:
@@ -47,21 +52,31 @@ def _forget() -> None:
 
 def service_stop(*, name: str, by: str = "") -> list[dict[str, Any]]:
     """Store the wish, then cancel the queue's consumer in every worker; returns their replies."""
-    queue = subscriber(name).queue
-    ServiceState.objects.update_or_create(
-        service=name, defaults={"running": False, "changed_by": by}
-    )
-    _forget()
-    return app.control.cancel_consumer(queue, reply=True, timeout=_REPLY_TIMEOUT) or []
+    return _service_set(name=name, running=False, by=by)
 
 
 def service_start(*, name: str, by: str = "") -> list[dict[str, Any]]:
+    return _service_set(name=name, running=True, by=by)
+
+
+def _service_set(*, name: str, running: bool, by: str) -> list[dict[str, Any]]:
+    """Raises ``BrokerUnreachable`` if the broker cannot carry the broadcast; the stored wish is
+    then rolled back, so the console never shows a state the workers were not told."""
     queue = subscriber(name).queue
-    ServiceState.objects.update_or_create(
-        service=name, defaults={"running": True, "changed_by": by}
-    )
+    with transaction.atomic():
+        ServiceState.objects.update_or_create(
+            service=name, defaults={"running": running, "changed_by": by}
+        )
+        command = app.control.add_consumer if running else app.control.cancel_consumer
+        with app.connection_for_write() as conn:
+            # kombu wraps most transport errors in OperationalError, but not all of them.
+            failures = (OperationalError, *conn.connection_errors, *conn.channel_errors)
+            try:
+                replies = command(queue, reply=True, timeout=_REPLY_TIMEOUT, connection=conn)
+            except failures as exc:
+                raise BrokerUnreachable(str(exc) or type(exc).__name__) from exc
     _forget()
-    return app.control.add_consumer(queue, reply=True, timeout=_REPLY_TIMEOUT) or []
+    return replies or []
 
 
 def services_start_all() -> None:

@@ -310,6 +310,7 @@ function initEvents() {
   const older = document.getElementById("events-older");
   const newest = document.getElementById("events-newest");
   let before = null;
+  let lastText = "";
 
   const params = new URLSearchParams(location.search);
   for (const [key, value] of params) {
@@ -325,13 +326,19 @@ function initEvents() {
     if (form.elements.troubled.checked) query.set("troubled", "1");
     if (before) query.set("before", String(before));
     const data = await getJSON(`/console/api/events?${query}`);
+    const text = JSON.stringify(data);
+    if (text === lastText) return;
+    lastText = text;
+    // Keep open the payloads the reader opened; the rows are rebuilt from fresh data.
+    const open = new Set([...rows.querySelectorAll("tr[data-seq] details[open]")].map((d) => d.closest("tr").dataset.seq));
     rows.replaceChildren(...(data.events.length ? data.events.map(eventRow)
       : [el("tr", {}, el("td", { colSpan: 6, className: "empty", text: "No event matches." }))]));
+    for (const seq of open) rows.querySelector(`tr[data-seq="${seq}"] details`)?.setAttribute("open", "");
     older.hidden = !data.older;
     older.dataset.before = data.older || "";
     newest.hidden = !before;
   };
-  form.addEventListener("submit", (event) => { event.preventDefault(); before = null; load(); });
+  form.addEventListener("submit", (event) => { event.preventDefault(); before = null; lastText = ""; load(); });
   older.addEventListener("click", () => { before = Number(older.dataset.before); load(); });
   newest.addEventListener("click", () => { before = null; load(); });
   every(2000, async () => { if (form.elements.live.checked && !before) await load(); });
