@@ -234,7 +234,8 @@ def console_home(request: HttpRequest) -> HttpResponse:
             request,
             "home",
             services=list(subscribers()),
-            statuses=OrderStatus.values,
+            # PENDING_PAYMENT belongs to the request-response checkout and lasts milliseconds.
+            statuses=[s for s in OrderStatus.values if s != OrderStatus.PENDING_PAYMENT],
             fault_kinds=Fault.Kind.choices,
             faults=Fault.objects.all(),
         ),
