@@ -108,9 +108,9 @@ class Delivery(models.Model):
 
     event_id = models.UUIDField()
     service = models.CharField(max_length=20)
-    seq = models.BigIntegerField(db_index=True)
+    seq = models.BigIntegerField()
     event_type = models.CharField(max_length=40)
-    order_id = models.BigIntegerField(db_index=True)
+    order_id = models.BigIntegerField()
     status = models.CharField(max_length=10, choices=Status.choices)
     # The attempt that settled it (1 = first try), and how many failed attempts were retried.
     attempts = models.PositiveIntegerField(default=1)
@@ -131,7 +131,18 @@ class Delivery(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["event_id", "service"], name="one_delivery_per_service")
         ]
-        indexes = [models.Index(fields=["service", "status"])]
+        # Few indexes, because every handled delivery writes a row: the unique pair finds an
+        # event's deliveries, settled_at the recent ones, and a partial index the troubled few
+        # (a clean handled row does not touch it).
+        indexes = [
+            models.Index(
+                fields=["seq"],
+                name="delivery_troubled",
+                condition=models.Q(retries__gt=0)
+                | models.Q(duplicates__gt=0)
+                | ~models.Q(status="handled"),
+            )
+        ]
         verbose_name_plural = "deliveries"
 
     def __str__(self) -> str:
