@@ -1,5 +1,6 @@
 // The operator's console: live service state, charts, and the delivery of each event.
 // Every value that comes from the server is put in the page with textContent.
+import { showConnection } from "./live.js";
 
 const root = document.querySelector(".console");
 const page = root ? root.dataset.consolePage : "";
@@ -233,7 +234,9 @@ function listenForPushLatency() {
   const scheme = location.protocol === "https:" ? "wss" : "ws";
   let socket;
   const connect = () => {
+    showConnection("connecting", "connecting");
     socket = new WebSocket(`${scheme}://${location.host}/ws/events/`);
+    socket.addEventListener("open", () => showConnection("live", "live: timing pushes"));
     socket.addEventListener("message", (message) => {
       const data = JSON.parse(message.data);
       if (data.kind !== "event") return;
@@ -243,7 +246,10 @@ function listenForPushLatency() {
         if (pushSamples.length > 300) pushSamples.shift();
       }
     });
-    socket.addEventListener("close", () => setTimeout(connect, 2000));
+    socket.addEventListener("close", () => {
+      showConnection("offline", "offline: back in 2 s");
+      setTimeout(connect, 2000);
+    });
   };
   connect();
 }
@@ -332,7 +338,7 @@ function initEvents() {
     // Keep open the payloads the reader opened; the rows are rebuilt from fresh data.
     const open = new Set([...rows.querySelectorAll("tr[data-seq] details[open]")].map((d) => d.closest("tr").dataset.seq));
     rows.replaceChildren(...(data.events.length ? data.events.map(eventRow)
-      : [el("tr", {}, el("td", { colSpan: 6, className: "empty", text: "No event matches." }))]));
+      : [el("tr", {}, el("td", { colSpan: 6, className: "c-empty", text: "No event matches." }))]));
     for (const seq of open) rows.querySelector(`tr[data-seq="${seq}"] details`)?.setAttribute("open", "");
     older.hidden = !data.older;
     older.dataset.before = data.older || "";
@@ -365,6 +371,7 @@ if (page === "home") {
   every(2000, async () => renderMetrics(await getJSON("/console/api/metrics")));
   listenForPushLatency();
 } else if (root) {
+  showConnection("idle", "no socket: polls every few seconds");
   every(3000, async () => showDown((await getJSON("/services/status")).down));
   if (page === "events") initEvents();
   if (page === "dead") initDeadLetters();
