@@ -307,3 +307,15 @@ def test_the_orders_page_stays_fast_with_100000_orders(staff_client, customer, m
         assert response.status_code == 200
         assert response.content.count(b"data-order=") == 50, query
         assert elapsed < 2.0, f"{query}: {elapsed:.2f} s"
+
+
+def test_metrics_answer_a_scraper_with_the_token_and_nobody_else(client, settings):
+    settings.METRICS_TOKEN = "scrape-me-please"
+
+    allowed = client.get("/metrics", headers={"Authorization": "Bearer scrape-me-please"})
+    wrong = client.get("/metrics", headers={"Authorization": "Bearer guess"})
+
+    assert allowed.status_code == 200
+    assert b"checkout_deliveries_handled_total" in allowed.content
+    assert wrong.status_code == 403
+    assert client.get("/metrics").status_code == 403
