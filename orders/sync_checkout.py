@@ -19,6 +19,7 @@ from orders.models import Customer, Order, OrderStatus, Product
 from orders.placement import order_created_payload
 from orders.validation import OrderRequest
 from services.bus import schemas
+from services.bus.faults import InjectedFailure, faults_before_handler
 from services.bus.outbox import event_emit
 from services.bus.schemas import Payload, mask_token
 from services.inventory.models import Reservation
@@ -156,16 +157,36 @@ def _record(order: Order, payload: Payload, cause: object) -> object:
     ).event_id
 
 
-class _hop:
-    """Times one direct call to a service and adds it to the result."""
+class SyncHopFailed(Exception):
+    """A service in the chain failed: the customer gets an error, whatever was done stays done."""
 
-    def __init__(self, result: SyncResult, service: str) -> None:
+    def __init__(self, result: SyncResult, service: str, error: str) -> None:
+        super().__init__(f"{service}: {error}")
         self.result = result
         self.service = service
+        self.error = error
+
+
+class _hop:
+    """Times one direct call to a service and adds it to the result.
+
+    A slow or failing service injected from the console acts here as it does on the bus: the
+    customer waits for the latency, and a failure breaks the whole chain.
+    """
+
+    def __init__(self, result: SyncResult, label: str) -> None:
+        self.result = result
+        self.label = label
+        self.service = label.split(" ")[0]
 
     def __enter__(self) -> None:
         self.started = time.perf_counter()
-        self.result.hops.append(Hop(service=self.service, ms=0.0, outcome="failed"))
+        self.result.hops.append(Hop(service=self.label, ms=0.0, outcome="failed"))
+        try:
+            faults_before_handler(service=self.service, order_id=self.result.order.pk)
+        except InjectedFailure as exc:
+            self.__exit__()
+            raise SyncHopFailed(self.result, self.service, str(exc)) from exc
 
     def __exit__(self, *exc: object) -> None:
         self.result.hops[-1].ms = round((time.perf_counter() - self.started) * 1000, 2)

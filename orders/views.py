@@ -18,7 +18,7 @@ from orders.live import event_messages
 from orders.models import Order, Product
 from orders.pages import order_page, shop_with_errors
 from orders.placement import IdempotencyConflict, order_place
-from orders.sync_checkout import order_place_sync
+from orders.sync_checkout import SyncHopFailed, SyncResult, order_place_sync
 from orders.validation import OrderInputError, OrderRequest, order_request_parse
 
 IDEMPOTENCY_KEY_MAX = 255
@@ -158,7 +158,22 @@ def orders_create_sync(request: HttpRequest) -> HttpResponse:
             field=exc.field,
             errors=exc.errors,
         )
-    result = order_place_sync(request=order_request)
+    try:
+        result = order_place_sync(request=order_request)
+    except SyncHopFailed as exc:
+        exc.result.order.refresh_from_db()
+        return JsonResponse(
+            {
+                "orderId": exc.result.order.pk,
+                "status": exc.result.order.status,
+                "error": "service_failed",
+                "message": f"the {exc.service} service failed ({exc.error}); "
+                "the chain stopped there and the customer gets an error",
+                "hops": _hops(exc.result),
+                "totalMs": round(sum(h.ms for h in exc.result.hops), 2),
+            },
+            status=502,
+        )
     body = {
         "orderId": result.order.pk,
         "status": result.order.status,
@@ -167,12 +182,16 @@ def orders_create_sync(request: HttpRequest) -> HttpResponse:
             if result.order.status == "SHIPPED"
             else f"Order cancelled: {result.reason}."
         ),
-        "hops": [{"service": h.service, "ms": h.ms, "outcome": h.outcome} for h in result.hops],
+        "hops": _hops(result),
         "totalMs": round(sum(h.ms for h in result.hops), 2),
     }
     response = JsonResponse(body, status=201)
     response["Location"] = reverse("order_detail", args=[result.order.pk])
     return response
+
+
+def _hops(result: SyncResult) -> list[dict[str, Any]]:
+    return [{"service": h.service, "ms": h.ms, "outcome": h.outcome} for h in result.hops]
 
 
 @require_GET

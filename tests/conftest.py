@@ -184,3 +184,16 @@ def make_product(db: None) -> Callable[..., Any]:
 @pytest.fixture
 def product(make_product: Callable[..., Any]) -> Any:
     return make_product()
+
+
+@pytest.fixture(autouse=True)
+def _bus_caches_forgotten() -> Iterator[None]:
+    """Each process caches the wanted service states and faults for a second; tests start clean."""
+    from services.bus.control import services_state_forget
+    from services.bus.faults import faults_forget
+
+    services_state_forget()
+    faults_forget()
+    yield
+    services_state_forget()
+    faults_forget()

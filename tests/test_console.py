@@ -200,9 +200,9 @@ def test_a_fault_that_makes_no_sense_is_refused(staff_client, form):
 
 def test_the_service_status_is_public_and_names_stopped_services(client):
     ServiceState.objects.create(service="payment", running=False)
-    from services.bus.control import _forget
+    from services.bus.control import services_state_forget
 
-    _forget()
+    services_state_forget()
 
     body = client.get("/services/status").json()
 

@@ -105,3 +105,27 @@ def test_the_compare_page_offers_both_checkouts(client, customer, product):
     assert response.status_code == 200
     assert "/orders/sync" in html and "POST /orders" in html
     assert "js/compare.js" in html
+
+
+def test_the_swimlane_says_which_service_the_operator_stopped(client, customer, product):
+    from services.bus.control import services_state_forget
+    from services.bus.models import ServiceState
+
+    order_id = post_order(client).json()["orderId"]
+    ServiceState.objects.create(service="notification", running=False)
+    services_state_forget()
+
+    html = client.get(f"/orders/{order_id}").content.decode()
+
+    banner = re.search(r'<p class="lane-down" data-lanes-down ([^>]*)>(.*?)</p>', html, re.S)
+    assert banner and "hidden" not in banner.group(1)
+    assert "notification" in banner.group(2)
+    assert 'data-service="notification"' in html
+
+
+def test_the_swimlane_banner_is_hidden_while_every_service_runs(client, customer, product):
+    order_id = post_order(client).json()["orderId"]
+
+    html = client.get(f"/orders/{order_id}").content.decode()
+
+    assert re.search(r'<p class="lane-down" data-lanes-down hidden', html)

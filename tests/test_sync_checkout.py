@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from orders.models import Event
+from services.bus.faults import fault_add
 from services.inventory.models import Stock
 from services.payment.models import Payment
 from tests.helpers import ARTICLE_ORDER, SHIPPED_JOURNEY
@@ -65,3 +66,32 @@ def test_bad_input_is_refused_as_on_the_event_driven_path(client, customer, prod
 
     assert response.status_code == 422
     assert response.json()["field"] == "quantity"
+
+
+def test_a_slow_service_keeps_the_customer_waiting_for_its_whole_delay(client, customer, product):
+    fault_add(service="inventory", kind="latency", value=300)
+
+    body = _post_sync(client).json()
+
+    inventory_hop = next(h for h in body["hops"] if h["service"] == "inventory")
+    assert inventory_hop["ms"] >= 300
+    assert body["totalMs"] >= 300
+    assert body["status"] == "SHIPPED"
+
+
+def test_a_failing_service_breaks_the_chain_and_the_customer_gets_an_error(
+    client, customer, product, mailoutbox
+):
+    fault_add(service="notification", kind="failure", value=1.0)
+
+    response = _post_sync(client)
+
+    assert response.status_code == 502
+    body = response.json()
+    assert body["error"] == "service_failed"
+    assert "notification" in body["message"]
+    assert [h["service"] for h in body["hops"]] == ["payment", "inventory", "notification"]
+    assert body["hops"][-1]["outcome"] == "failed"
+    # Payment and stock were taken before the chain broke: the customer sees an error anyway.
+    assert body["status"] == "CONFIRMED"
+    assert mailoutbox == []

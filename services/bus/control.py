@@ -45,7 +45,7 @@ def services_running() -> dict[str, bool]:
     return state
 
 
-def _forget() -> None:
+def services_state_forget() -> None:
     global _state_cache
     _state_cache = (float("-inf"), {})
 
@@ -75,7 +75,7 @@ def _service_set(*, name: str, running: bool, by: str) -> list[dict[str, Any]]:
                 replies = command(queue, reply=True, timeout=_REPLY_TIMEOUT, connection=conn)
             except failures as exc:
                 raise BrokerUnreachable(str(exc) or type(exc).__name__) from exc
-    _forget()
+    services_state_forget()
     return replies or []
 
 
@@ -104,7 +104,7 @@ def _stopped_queues() -> list[str]:
 def _deselect_stopped_queues(sender: str, instance: Any, **kwargs: Any) -> None:
     # After -Q is applied and before the first message is taken: a stopped service's queue is
     # never consumed by a worker that starts while it is stopped.
-    _forget()
+    services_state_forget()
     stopped = _stopped_queues()
     if stopped:
         instance.app.amqp.queues.deselect(stopped)
@@ -114,7 +114,7 @@ def _deselect_stopped_queues(sender: str, instance: Any, **kwargs: Any) -> None:
 @signals.worker_ready.connect
 def _cancel_stopped_queues(sender: Any, **kwargs: Any) -> None:
     # Stopped between set-up and now (the broadcast came before this worker listened).
-    _forget()
+    services_state_forget()
     consuming = {q.name for q in sender.task_consumer.queues} if sender.task_consumer else set()
     for queue in _stopped_queues():
         if queue in consuming:

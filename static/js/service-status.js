@@ -12,6 +12,11 @@ async function refresh() {
     for (const node of document.querySelectorAll("[data-service]")) {
       node.dataset.serviceDown = down.includes(node.dataset.service) ? "true" : "false";
     }
+    for (const banner of document.querySelectorAll("[data-lanes-down]")) {
+      banner.hidden = down.length === 0;
+      const list = banner.querySelector("[data-lanes-down-list]");
+      if (list) list.textContent = down.join(", ");
+    }
     document.dispatchEvent(new CustomEvent("services:status", { detail: { down } }));
   } catch {
     // The next tick tries again; a page must not break because the status is unreachable.
