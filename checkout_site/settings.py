@@ -116,6 +116,15 @@ OUTBOX_RELAY_AFTER_SECONDS = envint("OUTBOX_RELAY_AFTER_SECONDS", 2, minimum=0)
 DELIVERY_MAX_RETRIES = envint("DELIVERY_MAX_RETRIES", 5, minimum=0)
 # /metrics answers staff sessions, and Prometheus when it sends "Authorization: Bearer <this>".
 METRICS_TOKEN = envstr("METRICS_TOKEN", "")
+# The reconciler (run by the relay) sends again an event a subscriber has not handled this long
+# after it was stored: the broker lost it (Redis restarted) or a killed worker held it.
+RECONCILE_AFTER_SECONDS = envint("RECONCILE_AFTER_SECONDS", 30, minimum=1)
+RECONCILE_INTERVAL_SECONDS = envint("RECONCILE_INTERVAL_SECONDS", 5, minimum=1)
+# Older events are no longer looked at, so a pass stays cheap however long the log grows.
+RECONCILE_HORIZON_SECONDS = envint("RECONCILE_HORIZON_SECONDS", 24 * 3600, minimum=60)
+# POST /orders per client (IP address) per window; generous so a benchmark is not throttled.
+ORDER_RATE_LIMIT = envint("ORDER_RATE_LIMIT", 100_000, minimum=0)
+ORDER_RATE_WINDOW_SECONDS = envint("ORDER_RATE_WINDOW_SECONDS", 60, minimum=1)
 
 # --- Email: console by default; EMAIL_URL (smtp://user:pass@host:587?tls=True) for real ----------
 _email = dj_email_url.parse(envstr("EMAIL_URL", "console:"))
