@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from collections.abc import Iterable
 
 from orders.live import envelope_of
 from orders.models import Event, Order
@@ -18,14 +19,17 @@ from services.bus.registry import subscribers_of
 
 
 class InProcessBus:
-    def __init__(self, seed: int | None = None) -> None:
+    def __init__(self, seed: int | None = None, order_ids: Iterable[int] | None = None) -> None:
         self.rng = random.Random(seed)
+        self.order_ids = None if order_ids is None else set(order_ids)
         self.deliveries: Counter[tuple[str, int]] = Counter()
         self.outcomes: Counter[Outcome] = Counter()
 
     def due(self) -> list[tuple[str, Event]]:
         """Every (service, event) a subscriber has not been handed yet."""
         events = Event.objects.filter(order__mode=Order.Mode.EVENTS).order_by("seq")
+        if self.order_ids is not None:
+            events = events.filter(order_id__in=self.order_ids)
         return [
             (service, event)
             for event in events
