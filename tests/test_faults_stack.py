@@ -139,6 +139,9 @@ def test_redis_restarted_with_its_data_gone_loses_no_order(stack, catalog, embed
         after = _place_all([_mixed_order(i) for i in range(20, 30)], spread_s=0.5)
 
         report = wait_books_clean(before + during + after, timeout=120)
+    except AssertionError:
+        print(log_text(stack.log)[-6000:], log_text(relay.log)[-3000:])
+        raise
     finally:
         relay.stop()
 
