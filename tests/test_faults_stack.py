@@ -83,7 +83,7 @@ def test_workers_killed_with_minus_9_under_load_lose_and_double_nothing(stack, c
             placed: list[int] = []
             placing = threading.Thread(
                 target=lambda: placed.extend(
-                    _place_all([_mixed_order(i) for i in range(60)], spread_s=8)
+                    _place_all([_mixed_order(i) for i in range(40)], spread_s=5)
                 )
             )
             placing.start()
@@ -99,7 +99,7 @@ def test_workers_killed_with_minus_9_under_load_lose_and_double_nothing(stack, c
                     kills["whole worker"] += 1
                     victim.start(**FAULT_ENV)
             placing.join()
-            assert len(placed) == 60
+            assert len(placed) == 40
 
             report = wait_books_clean(placed, timeout=150)
         finally:
