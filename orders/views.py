@@ -18,6 +18,7 @@ from orders.live import event_messages
 from orders.models import Order, Product
 from orders.pages import order_page, shop_with_errors
 from orders.placement import IdempotencyConflict, order_place
+from orders.ratelimit import order_rate_limited
 from orders.sync_checkout import SyncHopFailed, SyncResult, order_place_sync
 from orders.validation import OrderInputError, OrderRequest, order_request_parse
 
@@ -90,6 +91,15 @@ def orders_create(request: HttpRequest) -> HttpResponse:
         return _error(413, "body_too_large", _too_large())
     if is_form and (rejection := _csrf_rejection(request)) is not None:
         return rejection
+    if (wait := order_rate_limited(request=request)) is not None:
+        response = _error(
+            429,
+            "rate_limited",
+            f"at most {settings.ORDER_RATE_LIMIT} orders per "
+            f"{settings.ORDER_RATE_WINDOW_SECONDS} s from one client; retry in {wait} s",
+        )
+        response["Retry-After"] = str(wait)
+        return response
     key = request.headers.get("Idempotency-Key") or None
     if key is not None and len(key) > IDEMPOTENCY_KEY_MAX:
         return _error(
@@ -194,6 +204,7 @@ def _hops(result: SyncResult) -> list[dict[str, Any]]:
     return [{"service": h.service, "ms": h.ms, "outcome": h.outcome} for h in result.hops]
 
 
+@csrf_exempt  # read-only: any other method is answered 405, not 403
 @require_GET
 def order_detail(request: HttpRequest, order_id: int) -> HttpResponse:
     if not _wants_json(request):
@@ -210,6 +221,7 @@ def order_detail(request: HttpRequest, order_id: int) -> HttpResponse:
     )
 
 
+@csrf_exempt  # read-only: any other method is answered 405, not 403
 @require_GET
 def products_list(request: HttpRequest) -> JsonResponse:
     products = [
@@ -217,3 +229,11 @@ def products_list(request: HttpRequest) -> JsonResponse:
         for p in Product.objects.order_by("pk")
     ]
     return JsonResponse(products, safe=False)
+
+
+@csrf_exempt  # read-only: any other method is answered 405, not 403
+@require_GET
+def openapi_json(request: HttpRequest) -> JsonResponse:
+    from orders.openapi import openapi_schema
+
+    return JsonResponse(openapi_schema())
