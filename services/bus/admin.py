@@ -1,9 +1,17 @@
+import json
+import re
+
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.html import format_html
 
 from services.bus.dead_letters import dead_letters_redrive
 from services.bus.models import DeadLetter
+from services.bus.schemas import mask_payload, mask_token
+
+# A token can also show up inside an error message (a validation error quotes the bad input).
+_TOKEN_IN_TEXT = re.compile(r"tok_[A-Za-z0-9_]+")
 
 
 @admin.register(DeadLetter)
@@ -19,10 +27,42 @@ class DeadLetterAdmin(admin.ModelAdmin):
     ]
     list_filter = ["service", "event_type", "redriven_at"]
     search_fields = ["=order_id", "=event_id"]
-    readonly_fields = [f.name for f in DeadLetter._meta.fields]
+    # The envelope keeps the token whole, because a redrive must deliver what was sent; the
+    # screen shows it masked, like every other page.
+    fields = [
+        "service",
+        "event_id",
+        "event_type",
+        "order_id",
+        "attempts",
+        "created_at",
+        "redriven_at",
+        "error_masked",
+        "envelope_masked",
+    ]
+    readonly_fields = fields
     actions = ["redrive"]
+
+    @admin.display(description="error")
+    def error_masked(self, obj: DeadLetter) -> str:
+        return format_html("<pre>{}</pre>", _TOKEN_IN_TEXT.sub(_mask, obj.error))
+
+    @admin.display(description="envelope (token masked)")
+    def envelope_masked(self, obj: DeadLetter) -> str:
+        envelope = dict(obj.envelope)
+        if isinstance(envelope.get("payload"), dict):
+            envelope["payload"] = mask_payload(envelope["payload"])
+        text = _TOKEN_IN_TEXT.sub(_mask, json.dumps(envelope, indent=2))
+        return format_html("<pre>{}</pre>", text)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
 
     @admin.action(description="Redrive: deliver the selected events again")
     def redrive(self, request: HttpRequest, queryset: QuerySet[DeadLetter]) -> None:
         count = dead_letters_redrive(queryset)
         self.message_user(request, f"{count} event(s) sent again", messages.SUCCESS)
+
+
+def _mask(match: re.Match[str]) -> str:
+    return mask_token(match.group(0))
