@@ -1,0 +1,316 @@
+"""Bad input: every limit of POST /orders, the rate limit, and fuzzed events on the consumer side.
+
+A malformed or unknown event is parked in the dead-letter store, and nothing of it is applied.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any
+
+import pytest
+from django.core.cache import caches
+from django.test import Client
+from django.utils import timezone
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from orders.models import Event, Order, OrderInbox
+from services.bus.models import DeadLetter
+from services.bus.schemas import event_types
+from services.bus.tasks import deliver
+from services.inventory.models import InventoryInbox, Reservation, Stock
+from services.notification.models import Join, NotificationInbox, SentNotification
+from services.payment.models import Payment, PaymentInbox
+from tests.helpers import ARTICLE_ORDER, post_order
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def catalog(customer, product):
+    return customer, product
+
+
+def _nothing_created() -> bool:
+    return Order.objects.count() == 0 and Event.objects.count() == 0
+
+
+# --- limits ---------------------------------------------------------------------------------
+
+
+def test_the_quantity_cap_follows_the_setting_and_is_named(client, settings):
+    settings.ORDER_MAX_QUANTITY = 3
+
+    refused = post_order(client, {**ARTICLE_ORDER, "quantity": 4})
+    accepted = post_order(client, {**ARTICLE_ORDER, "quantity": 3})
+
+    assert refused.status_code == 422
+    assert refused.json()["field"] == "quantity"
+    assert "at most 3" in refused.json()["message"]
+    assert accepted.status_code == 202
+    assert Order.objects.count() == 1
+
+
+@pytest.mark.parametrize("path", ["/orders", "/orders/sync"])
+def test_a_body_over_the_cap_is_refused_on_both_checkouts(client, path):
+    body = json.dumps({**ARTICLE_ORDER, "padding": "x" * (16 * 1024)})
+
+    response = client.post(path, data=body, content_type="application/json")
+
+    assert response.status_code == 413
+    assert "16384 bytes" in response.json()["message"]
+    assert _nothing_created()
+
+
+def test_an_idempotency_key_of_255_characters_is_taken_and_256_is_refused(client):
+    taken = post_order(client, **{"Idempotency-Key": "k" * 255})
+    refused = post_order(client, **{"Idempotency-Key": "k" * 256})
+
+    assert taken.status_code == 202
+    assert refused.status_code == 422
+    assert refused.json()["field"] == "Idempotency-Key"
+    assert "at most 255" in refused.json()["message"]
+    assert Order.objects.count() == 1
+
+
+def test_a_reused_key_with_another_body_is_refused_like_stripe_does(client):
+    first = post_order(client, **{"Idempotency-Key": "same"})
+
+    other_token = post_order(
+        client, {**ARTICLE_ORDER, "paymentToken": "tok_other"}, **{"Idempotency-Key": "same"}
+    )
+    replay = post_order(client, **{"Idempotency-Key": "same"})
+
+    assert other_token.status_code == 409
+    assert replay.status_code == 202 and replay.json()["orderId"] == first.json()["orderId"]
+    assert Order.objects.count() == 1 and Event.objects.count() == 1
+
+
+# --- rate limit -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def limited(settings):
+    settings.ORDER_RATE_LIMIT = 3
+    settings.ORDER_RATE_WINDOW_SECONDS = 60
+    caches["ratelimit"].clear()
+    yield settings
+    caches["ratelimit"].clear()
+
+
+def test_a_client_over_its_rate_is_answered_429_with_retry_after(limited):
+    client = Client(REMOTE_ADDR="10.1.1.1")
+    answers = [post_order(client).status_code for _ in range(4)]
+
+    refused = post_order(client)
+
+    assert answers == [202, 202, 202, 429]
+    assert refused.status_code == 429
+    assert 1 <= int(refused["Retry-After"]) <= 60
+    assert "at most 3 orders per 60 s" in refused.json()["message"]
+    assert Order.objects.count() == 3
+
+
+def test_the_rate_is_counted_per_client(limited):
+    for _ in range(3):
+        post_order(Client(REMOTE_ADDR="10.1.1.2"))
+
+    assert post_order(Client(REMOTE_ADDR="10.1.1.2")).status_code == 429
+    assert post_order(Client(REMOTE_ADDR="10.1.1.3")).status_code == 202
+
+
+def test_the_rate_limit_lifts_when_its_window_ends(limited):
+    limited.ORDER_RATE_WINDOW_SECONDS = 1
+    client = Client(REMOTE_ADDR="10.1.1.4")
+    statuses = [post_order(client).status_code for _ in range(5)]
+    assert 429 in statuses
+
+    time.sleep(1.1)
+
+    assert post_order(client).status_code == 202
+
+
+def test_orders_are_not_turned_away_when_the_counter_is_unreachable(settings):
+    settings.ORDER_RATE_LIMIT = 0
+    settings.CACHES = {
+        **settings.CACHES,
+        "ratelimit": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+            "OPTIONS": {"socket_connect_timeout": 0.2},
+        },
+    }
+
+    assert post_order(Client(REMOTE_ADDR="10.1.1.5")).status_code == 202
+
+
+# --- fuzzed events on the consumer side ------------------------------------------------------
+
+_SUBSCRIBED = {
+    "OrderCreated": "payment",
+    "PaymentProcessed": "orders",
+    "PaymentFailed": "inventory",
+    "InventoryUpdated": "notification",
+    "InventoryRejected": "payment",
+    "InventoryReleased": "orders",
+    "PaymentRefunded": "orders",
+    "OrderShipped": "orders",
+    "OrderCancelled": "notification",
+}
+_VALID_PAYLOADS: dict[str, dict[str, Any]] = {
+    "OrderCreated": {
+        "userId": 123,
+        "productId": 456,
+        "quantity": 1,
+        "amount": "89.00",
+        "paymentToken": "tok_abc123",
+        "customerEmail": "ada@example.com",
+    },
+    "PaymentProcessed": {"paymentId": 1, "amount": "89.00", "tokenLast4": "c123"},
+    "PaymentFailed": {"reason": "card declined"},
+    "InventoryUpdated": {"productId": 456, "quantity": 1, "stockAfter": 49},
+    "InventoryRejected": {"productId": 456, "quantity": 1, "available": 0},
+    "InventoryReleased": {"productId": 456, "quantity": 1, "stockAfter": 50},
+    "PaymentRefunded": {"amount": "89.00", "reason": "out of stock"},
+    "OrderShipped": {"trackingRef": "CL-1"},
+    "OrderCancelled": {"reason": "payment declined"},
+}
+_INBOX = {
+    "orders": OrderInbox,
+    "payment": PaymentInbox,
+    "inventory": InventoryInbox,
+    "notification": NotificationInbox,
+}
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner),
+    max_leaves=6,
+)
+
+
+def _valid(type_: str, order_id: int) -> dict[str, Any]:
+    cls = event_types()[type_]
+    return {
+        "seq": 10**9,
+        "eventId": str(uuid.uuid4()),
+        "type": type_,
+        "version": cls.version,
+        "orderId": order_id,
+        "occurredAt": timezone.now().isoformat(),
+        "producer": cls.producer,
+        "causationId": None,
+        "payload": dict(_VALID_PAYLOADS[type_]),
+    }
+
+
+@st.composite
+def _broken_events(draw: st.DrawFn) -> tuple[str, dict[str, Any], bool]:
+    """A valid event with one thing broken: what a buggy or hostile producer could send.
+
+    Returns the service, the event and whether it must be refused. A garbled value may still be
+    one the schema reads (pydantic takes "5" for 5, an integer for a timestamp): such an event
+    may be handled, but then wholly, as any valid event.
+    """
+    type_ = draw(st.sampled_from(sorted(_SUBSCRIBED)))
+    data = _valid(type_, order_id=draw(st.integers(1, 3)))
+    how = draw(
+        st.sampled_from(
+            [
+                "unknown type",
+                "drop envelope key",
+                "garble envelope key",
+                "drop payload key",
+                "garble payload key",
+                "extra payload key",
+                "wrong version",
+                "wrong producer",
+                "not a dict",
+            ]
+        )
+    )
+    if how == "unknown type":
+        data["type"] = draw(st.text(max_size=30).filter(lambda t: t not in _SUBSCRIBED))
+    elif how == "drop envelope key":
+        del data[draw(st.sampled_from(sorted(k for k in data if k != "causationId")))]
+    elif how == "garble envelope key":
+        key = draw(st.sampled_from(["seq", "eventId", "version", "orderId", "occurredAt"]))
+        data[key] = draw(_json_values.filter(lambda v: not isinstance(v, int) or v < 1))
+    elif how == "drop payload key":
+        del data["payload"][draw(st.sampled_from(sorted(data["payload"])))]
+    elif how == "garble payload key":
+        key = draw(st.sampled_from(sorted(data["payload"])))
+        data["payload"][key] = draw(
+            _json_values.filter(lambda v: type(v) is not type(_VALID_PAYLOADS[type_][key]))
+        )
+    elif how == "extra payload key":
+        data["payload"]["injected"] = draw(_json_values)
+    elif how == "wrong version":
+        data["version"] = draw(st.integers(2, 99))
+    elif how == "wrong producer":
+        data["producer"] = draw(
+            st.sampled_from(["orders", "payment", "inventory", "x"]).filter(
+                lambda p: p != data["producer"]
+            )
+        )
+    else:
+        data = draw(st.sampled_from([[], "OrderCreated", 42]))  # type: ignore[assignment]
+    return _SUBSCRIBED[type_], data, not how.startswith("garble")
+
+
+def _books() -> tuple[int, ...]:
+    return (
+        Event.objects.count(),
+        Order.objects.exclude(status="INITIATED").count(),
+        sum(Stock.objects.values_list("on_hand", flat=True)),
+        *(
+            model.objects.count()
+            for model in (
+                OrderInbox,
+                PaymentInbox,
+                InventoryInbox,
+                NotificationInbox,
+                Payment,
+                Reservation,
+                Join,
+                SentNotification,
+            )
+        ),
+    )
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(broken=_broken_events())
+def test_a_malformed_or_unknown_event_is_dead_lettered_and_nothing_of_it_applied(broken):
+    service, data, must_refuse = broken
+    if not Order.objects.exists():
+        for _ in range(3):
+            post_order(Client())
+    before, letters = _books(), DeadLetter.objects.count()
+
+    result = deliver.apply(args=(service, data)).get()
+
+    if result == "dead-lettered":
+        assert DeadLetter.objects.count() == letters + 1
+        assert _books() == before
+        letter = DeadLetter.objects.order_by("-id").first()
+        assert letter.service == service and letter.error
+    else:
+        assert not must_refuse, f"{data!r} was {result}"
+        assert result in ("handled", "duplicate")
+        assert _INBOX[service].objects.filter(event_id=data["eventId"]).exists()
+
+
+def test_a_well_formed_event_its_service_cannot_apply_is_retried_then_parked_whole(settings):
+    settings.DELIVERY_MAX_RETRIES = 2
+    data = _valid("PaymentProcessed", order_id=999_999)  # no such order: the handler fails
+    before = _books()
+
+    result = deliver.apply(args=("orders", data)).get()
+
+    assert result == "dead-lettered"
+    letter = DeadLetter.objects.get(event_id=data["eventId"])
+    assert letter.attempts == 3 and "DoesNotExist" in letter.error
+    assert _books() == before, "the inbox row of a failed handler must roll back with it"
