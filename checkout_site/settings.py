@@ -132,6 +132,8 @@ METRICS_TOKEN = envstr("METRICS_TOKEN", "")
 RECONCILE_AFTER_SECONDS = envint("RECONCILE_AFTER_SECONDS", 30, minimum=1)
 RECONCILE_INTERVAL_SECONDS = envint("RECONCILE_INTERVAL_SECONDS", 5, minimum=1)
 # Older events are no longer looked at, so a pass stays cheap however long the log grows.
+# A service whose queue is longer than this is not sent copies: what it misses is likely queued.
+RECONCILE_MAX_QUEUE = envint("RECONCILE_MAX_QUEUE", 50, minimum=0)
 RECONCILE_HORIZON_SECONDS = envint("RECONCILE_HORIZON_SECONDS", 24 * 3600, minimum=60)
 # POST /orders per client (IP address) per window; generous so a benchmark is not throttled.
 ORDER_RATE_LIMIT = envint("ORDER_RATE_LIMIT", 100_000, minimum=0)

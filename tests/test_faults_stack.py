@@ -260,3 +260,31 @@ def _wait_idle() -> None:
     from services.bus.broker import queue_depths
 
     wait_for(lambda: sum(queue_depths().values()) == 0, timeout=30, interval=0.2)
+
+
+def test_concurrent_orders_for_scarce_stock_never_confirm_more_than_there_is(stack, customer):
+    from orders.models import Product
+    from services.inventory.models import Stock
+
+    Product.objects.create(pk=460, name="Last few", price="5.00", stock=10)
+    Stock.objects.create(product_id=460, on_hand=10, initial=10)
+    bodies = [
+        {**ARTICLE_ORDER, "productId": 460, "quantity": 1 + i % 3, "paymentToken": SECRET_TOKEN}
+        for i in range(30)
+    ]
+    extra = Worker("faults-race")
+    try:
+        # A second worker doubles the consumers racing for the stock.
+        extra.start()
+        placed = _place_all(bodies, spread_s=0.2)
+        report = wait_books_clean(placed, timeout=120)
+    finally:
+        extra.stop()
+
+    shipped = Order.objects.filter(pk__in=placed, status="SHIPPED")
+    confirmed = sum(shipped.values_list("quantity", flat=True))
+    stock = Stock.objects.get(product_id=460)
+    assert report.clean
+    assert 0 <= stock.on_hand == 10 - confirmed
+    assert confirmed >= 8, "stock left on the shelf while orders were refused"
+    assert Order.objects.filter(pk__in=placed, status="CANCELLED").count() >= 10

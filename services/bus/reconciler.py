@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 class ReconcileReport:
     sent: list[tuple[str, int]] = field(default_factory=list)  # (service, seq)
     failed: int = 0
+    deferred: int = 0
     redacted: int = 0
 
 
@@ -60,7 +61,13 @@ class Reconciler:
         self._resent = {k: v for k, v in self._resent.items() if k in pending}
         report = ReconcileReport()
         wait = _after_s(self.after_s)
+        backed_up = _backed_up({service for service, _ in due})
         for service, event in due:
+            if service in backed_up:
+                # Its queue is long: what it has not handled is most likely waiting there, and
+                # copies would only make the queue longer. Lost events are sent once it drains.
+                report.deferred += 1
+                continue
             key = (service, event.seq)
             last, backoff = self._resent.get(key, (0.0, wait / 2))
             if last and now - last < backoff:
@@ -136,6 +143,20 @@ def tokens_redact(*, limit: int = 500) -> int:
         payload = {**event.payload, "paymentToken": mask_token(token)}
         count += Event.objects.filter(pk=event.pk).update(payload=payload)
     return count
+
+
+def _backed_up(services: set[str]) -> set[str]:
+    """The services whose queue holds more than RECONCILE_MAX_QUEUE messages."""
+    if not services:
+        return set()
+    from services.bus.broker import queue_depths
+
+    try:
+        depths = queue_depths()
+    except Exception as exc:  # the broker is down: nothing can be sent this pass anyway
+        log.warning("queue depths unknown, reconciling skipped: %s", exc)
+        return services
+    return {s for s in services if depths.get(s, 0) > settings.RECONCILE_MAX_QUEUE}
 
 
 def _after_s(after_s: float | None) -> float:

@@ -95,6 +95,8 @@ class _Soak:
             "LOG_LEVEL": "INFO",
             "PYTHONPATH": str(ROOT),
         }
+        # SIGTERM must stop the stack this command started, as Ctrl-C does.
+        signal.signal(signal.SIGTERM, _interrupt)
         try:
             return self._run()
         finally:
@@ -282,6 +284,10 @@ def _count_statuses(order_ids: list[int]) -> dict[str, int]:
 
     rows = Order.objects.filter(pk__in=order_ids).values("status").annotate(n=Count("pk"))
     return {row["status"]: row["n"] for row in rows}
+
+
+def _interrupt(*_: Any) -> None:
+    raise KeyboardInterrupt
 
 
 def _reconciled(logs: str) -> int:

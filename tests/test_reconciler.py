@@ -1,0 +1,101 @@
+"""The reconciler: which events it sends again, and that sending them finishes a stuck order."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from orders.models import Event, OrderStatus
+from services.bus.models import DeadLetter
+from services.bus.reconciler import Reconciler, events_reconcile, events_unhandled
+from services.payment.models import PaymentInbox
+from tests.conftest import _queues_purge
+from tests.fault_tools import session_worker_paused
+from tests.helpers import post_order, wait_terminal
+
+
+def _published_long_ago(order_id: int) -> Event:
+    Event.objects.filter(order_id=order_id).update(
+        published_at=timezone.now(), occurred_at=timezone.now() - timedelta(seconds=120)
+    )
+    return Event.objects.get(order_id=order_id, type="OrderCreated")
+
+
+@pytest.mark.django_db
+def test_an_overdue_event_is_due_for_every_subscriber_that_has_not_handled_it(
+    client, customer, product
+):
+    created = _published_long_ago(post_order(client).json()["orderId"])
+    PaymentInbox.objects.create(
+        event_id=created.event_id, event_type=created.type, order_id=created.order_id
+    )
+
+    due = {service for service, event in events_unhandled(after_s=30) if event == created}
+
+    assert due == {"inventory", "notification"}
+
+
+@pytest.mark.django_db
+def test_a_recent_or_unpublished_event_is_left_to_the_consumers_and_the_relay(
+    client, customer, product
+):
+    order_id = post_order(client).json()["orderId"]
+    assert events_unhandled(after_s=0) == [], "unpublished: the relay's job"
+
+    Event.objects.filter(order_id=order_id).update(published_at=timezone.now())
+
+    assert events_unhandled(after_s=30) == []
+    assert len(events_unhandled(after_s=0)) == 3
+
+
+@pytest.mark.django_db
+def test_a_request_response_orders_events_are_never_sent(client, customer, product):
+    client.post(
+        "/orders/sync",
+        data={"userId": 123, "productId": 456, "quantity": 1, "paymentToken": "tok_abc123"},
+        content_type="application/json",
+    )
+    Event.objects.update(occurred_at=timezone.now() - timedelta(seconds=120))
+
+    assert Event.objects.count() >= 5
+    assert events_unhandled(after_s=0) == []
+
+
+@pytest.mark.django_db
+def test_a_parked_event_waits_for_its_redrive(client, customer, product):
+    created = _published_long_ago(post_order(client).json()["orderId"])
+    letter = DeadLetter.objects.create(
+        service="payment",
+        event_id=created.event_id,
+        event_type=created.type,
+        order_id=created.order_id,
+        envelope={},
+        error="boom",
+        attempts=6,
+    )
+
+    assert "payment" not in {s for s, e in events_unhandled(after_s=30) if e == created}
+    DeadLetter.objects.filter(pk=letter.pk).update(redriven_at=timezone.now())
+    assert "payment" in {s for s, e in events_unhandled(after_s=30) if e == created}
+
+
+@pytest.mark.stack
+@pytest.mark.django_db(transaction=True)
+def test_an_order_whose_messages_the_broker_lost_is_finished_by_the_reconciler(
+    stack, customer, product
+):
+    with session_worker_paused():
+        order_id = post_order(Client()).json()["orderId"]
+        _queues_purge()  # the broker forgets them, as a restarted Redis would
+    assert Event.objects.get(order_id=order_id).published_at is not None
+
+    reconciler = Reconciler(after_s=0)
+    first = reconciler.run()
+    order = wait_terminal(order_id, timeout=30)
+
+    assert {service for service, _ in first.sent} == {"payment", "inventory", "notification"}
+    assert order.status == OrderStatus.SHIPPED
+    assert events_reconcile(after_s=0).sent == []
