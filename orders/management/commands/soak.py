@@ -90,7 +90,7 @@ class _Soak:
             "CELERY_BROKER_URL": redis_url,
             "EMAIL_URL": "dummy:",
             "CELERY_VISIBILITY_TIMEOUT": "10",
-            "RECONCILE_AFTER_SECONDS": "10",
+            "RECONCILE_AFTER_SECONDS": "20",
             "RECONCILE_INTERVAL_SECONDS": "3",
             "LOG_LEVEL": "INFO",
             "PYTHONPATH": str(ROOT),
