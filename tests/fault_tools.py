@@ -30,13 +30,20 @@ def session_worker_paused() -> Iterator[None]:
     from checkout_site.celery import app
 
     destination = [f"{SESSION_WORKER}@{socket.gethostname()}"]
-    for queue in queues():
-        app.control.cancel_consumer(queue, destination=destination, reply=True, timeout=5)
+    # A connection of its own, not the pool's: one pooled before a Redis restart is dead.
+    with app.connection_for_write() as conn:
+        for queue in queues():
+            app.control.cancel_consumer(
+                queue, destination=destination, reply=True, timeout=5, connection=conn
+            )
     try:
         yield
     finally:
-        for queue in queues():
-            app.control.add_consumer(queue, destination=destination, reply=True, timeout=5)
+        with app.connection_for_write() as conn:
+            for queue in queues():
+                app.control.add_consumer(
+                    queue, destination=destination, reply=True, timeout=5, connection=conn
+                )
 
 
 class Relay:

@@ -128,3 +128,18 @@ def test_a_cancelled_order_may_wait_for_its_email_until_the_deadline(books):
 
     assert _problems(books["declined"]) == []
     assert _problems(books["declined"], deadline_s=0) == ["cancelled but the customer was not told"]
+
+
+def test_request_response_orders_keep_clean_books(client, customer, make_product):
+    make_product(pk=456, stock=2)
+    for token, quantity in (("tok_abc123", 1), ("tok_declined", 1), ("tok_abc123", 2)):
+        body = {"userId": 123, "productId": 456, "quantity": quantity, "paymentToken": token}
+        assert (
+            client.post("/orders/sync", data=body, content_type="application/json").status_code
+            == 201
+        )
+
+    report = consistency_check(deadline_s=0)
+
+    assert [o.status for o in Order.objects.order_by("pk")] == ["SHIPPED", "CANCELLED", "CANCELLED"]
+    assert report.clean, [str(v) for v in report.violations]
