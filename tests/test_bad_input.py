@@ -191,7 +191,8 @@ _INBOX = {
     "notification": NotificationInbox,
 }
 _json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    # What Celery's JSON can carry: huge integers, Infinity and NaN included.
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner),
     max_leaves=6,
 )
@@ -320,3 +321,16 @@ def test_a_well_formed_event_its_service_cannot_apply_is_retried_then_parked_who
     letter = DeadLetter.objects.get(event_id=data["eventId"])
     assert letter.attempts == 3 and "DoesNotExist" in letter.error
     assert _books() == before, "the inbox row of a failed handler must roll back with it"
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("seq", 2**70), ("orderId", -(2**70)), ("seq", float("inf")), ("orderId", float("nan"))],
+)
+def test_numbers_no_column_can_hold_are_still_dead_lettered(key, value):
+    data = {**_valid("PaymentProcessed", order_id=1), key: value}
+
+    result = deliver.apply(args=("orders", data)).get()
+
+    assert result == "dead-lettered"
+    assert DeadLetter.objects.filter(service="orders").count() == 1

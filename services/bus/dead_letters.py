@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import traceback
 from typing import Any
 
@@ -15,13 +16,13 @@ from services.bus.models import DeadLetter
 def dead_letter_store(
     *, service: str, envelope: Any, error: BaseException, attempts: int
 ) -> DeadLetter:
-    data = envelope if isinstance(envelope, dict) else {"raw": repr(envelope)}
+    data = _storable(envelope)
     order_id = data.get("orderId")
     return DeadLetter.objects.create(
         service=service,
         event_id=_uuid_or_nil(data.get("eventId")),
         event_type=str(data.get("type", "?"))[:40],
-        order_id=order_id if isinstance(order_id, int) else None,
+        order_id=order_id if _is_bigint(order_id) else None,
         envelope=data,
         error="".join(traceback.format_exception_only(type(error), error)).strip()[:4000],
         attempts=attempts,
@@ -43,6 +44,22 @@ def dead_letters_redrive(letters: QuerySet[DeadLetter]) -> int:
             )
         count += 1
     return count
+
+
+def _storable(envelope: Any) -> dict[str, Any]:
+    """The message as a JSON object the database takes. A dead letter must store whatever came:
+    Celery's JSON carries Infinity and NaN, which a JSON column refuses."""
+    if isinstance(envelope, dict):
+        try:
+            json.dumps(envelope, allow_nan=False)
+            return envelope
+        except (TypeError, ValueError):
+            pass
+    return {"raw": repr(envelope)[:20_000]}
+
+
+def _is_bigint(value: Any) -> bool:
+    return type(value) is int and 0 < value < 2**63
 
 
 def _uuid_or_nil(value: Any) -> str:

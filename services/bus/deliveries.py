@@ -136,7 +136,12 @@ def _is_identifiable(envelope: Any) -> bool:
     except ValueError:
         return False
     return (
-        isinstance(envelope.get("seq"), int)
-        and isinstance(envelope.get("orderId"), int)
+        _is_bigint(envelope.get("seq"))
+        and _is_bigint(envelope.get("orderId"))
         and isinstance(envelope.get("type"), str)
     )
+
+
+def _is_bigint(value: Any) -> bool:
+    # What a bigint column holds: a bigger number (JSON carries any) would crash the record.
+    return type(value) is int and 0 < value < 2**63
