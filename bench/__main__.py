@@ -69,6 +69,24 @@ FULL = Plan(
     socket_rate=2,
     socket_seconds=15,
 )
+# For trying a change: every headline figure, in about a minute and a half.
+QUICK = Plan(
+    rounds=1,
+    bare_tasks=2000,
+    chains=100,
+    e2e_rate=20,
+    e2e_seconds=8,
+    flat_concurrency=32,
+    flat_seconds=14,
+    flat_skip=2,
+    http_seconds=2,
+    idle_orders=3,
+    rates=(),
+    rate_seconds=0,
+    socket_counts=(300,),
+    socket_rate=2,
+    socket_seconds=6,
+)
 SMOKE = Plan(
     rounds=1,
     bare_tasks=300,
@@ -260,8 +278,8 @@ class Bench:
         bad = [r["statuses"] for r in noop + post if set(r["statuses"]) - {200, 202}]
         if bad:
             raise RuntimeError(f"unexpected HTTP statuses: {bad}")
-        noop_per_s = statistics.median(r["per_s"] for r in noop)
-        post_per_s = statistics.median(r["per_s"] for r in post)
+        noop_per_s = round(statistics.median(r["per_s"] for r in noop), 1)
+        post_per_s = round(statistics.median(r["per_s"] for r in post), 1)
         return {
             "noop_view_per_s": noop_per_s,
             "post_orders_per_s": post_per_s,
@@ -597,10 +615,12 @@ def smoke_check(results: dict[str, Any]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--smoke", action="store_true", help="a few seconds of each phase")
+    parser.add_argument("--quick", action="store_true", help="shorter phases, to try a change")
     parser.add_argument("--out", type=Path, help="results file (default bench/results.json)")
     args = parser.parse_args(argv)
-    plan = SMOKE if args.smoke else FULL
-    out = args.out or (None if args.smoke else ROOT / "bench" / "results.json")
+    plan = SMOKE if args.smoke else QUICK if args.quick else FULL
+    full = not (args.smoke or args.quick)
+    out = args.out or (ROOT / "bench" / "results.json" if full else None)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 65536)), hard))
     started = time.monotonic()
@@ -613,7 +633,7 @@ def main(argv: list[str] | None = None) -> int:
         results["versions"] = versions(stack)
         results["settings"] = settings_used(stack, plan)
         results["duration_s"] = round(time.monotonic() - started, 1)
-        results["mode"] = "smoke" if args.smoke else "full"
+        results["mode"] = "smoke" if args.smoke else "quick" if args.quick else "full"
         results["targets_met"] = targets_check(results)
     except BaseException:
         for name in stack.children:
@@ -623,6 +643,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         stack.stop()
     print(table(results))
+    say(f"CPU ms per order, flat out: {results['details']['flat_out']['cpu_ms_per_order']}")
     if out is not None:
         out.write_text(json.dumps(results, indent=2) + "\n")
         say(f"wrote {out}")
