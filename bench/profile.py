@@ -56,7 +56,7 @@ def summarize(collapsed: Path, top: int = 40) -> str:
     # A frame's name can hold newlines (py-spy names module code by its docstring): a record
     # ends only at a line ending in a count.
     pending = ""
-    for line in collapsed.read_text().splitlines():
+    for line in collapsed.read_text(errors="replace").splitlines():
         pending += line
         stack, _, count = pending.rpartition(" ")
         if not count.isdigit():
@@ -120,6 +120,9 @@ def main() -> int:
                 "--output",
                 str(out),
                 "--nonblocking",
+                # Only samples that hold the GIL: on a loaded 2-core machine a thread waiting for
+                # the CPU or the GIL would otherwise look busy.
+                "--gil",
             ]
             if name == "worker":
                 cmd.append("--subprocesses")
