@@ -11,6 +11,7 @@ order, even when the channel layer drops or reorders a broadcast.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -29,6 +30,26 @@ def _messages_after(after: int, order_id: int | None = None) -> list[dict[str, A
     if order_id is not None:
         events = events.filter(order_id=order_id)
     return event_messages(events[:_REPLAY_BATCH])
+
+
+_reads: dict[tuple[int, int | None], asyncio.Future[list[dict[str, Any]]]] = {}
+
+
+async def _messages_after_shared(after: int, order_id: int | None = None) -> list[dict[str, Any]]:
+    """``_messages_after``, with one read for every socket that asks the same at once.
+
+    Broadcasts from several processes can arrive out of ``seq`` order, and then every feed
+    socket sees the same gap at the same moment: 1,000 sockets made 1,000 identical reads.
+    A socket that joins a read already under way may miss an event committed just after it
+    started; that event's own broadcast, or the next gap check, brings it.
+    """
+    key = (after, order_id)
+    read = _reads.get(key)
+    if read is None:
+        read = asyncio.ensure_future(_messages_after(after, order_id))
+        _reads[key] = read
+        read.add_done_callback(lambda _: _reads.pop(key, None))
+    return await asyncio.shield(read)
 
 
 @database_sync_to_async
@@ -57,7 +78,7 @@ class _LogConsumer(AsyncJsonWebsocketConsumer):
 
     async def _catch_up(self) -> None:
         while True:
-            messages = await _messages_after(self.last_seq, self.order_id)
+            messages = await _messages_after_shared(self.last_seq, self.order_id)
             for message in messages:
                 await self._send(message)
             if len(messages) < _REPLAY_BATCH:
