@@ -84,8 +84,11 @@ class _LogConsumer(AsyncJsonWebsocketConsumer):
             if len(messages) < _REPLAY_BATCH:
                 return
 
-    async def _send(self, message: dict[str, Any]) -> None:
-        await self.send_json(message)
+    async def _send(self, message: dict[str, Any], text: str | None = None) -> None:
+        if text is None:
+            await self.send_json(message)
+        else:
+            await self.send(text_data=text)
         self.last_seq = message["event"]["seq"]
 
     async def event_message(self, envelope: dict[str, Any]) -> None:
@@ -97,7 +100,7 @@ class _LogConsumer(AsyncJsonWebsocketConsumer):
             await self._catch_up()
             if seq <= self.last_seq:
                 return
-        await self._send(message)
+        await self._send(message, envelope.get("text"))
 
     def _gap_before(self, message: dict[str, Any]) -> bool:
         raise NotImplementedError

@@ -7,6 +7,7 @@ with the payment token masked and the order's status right after that event.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import threading
@@ -142,6 +143,7 @@ async def _group_send_all(messages: list[dict[str, Any]]) -> None:
     if layer is None:
         return
     for message in messages:
-        envelope = {"type": "event.message", "message": message}
+        # The socket text is encoded here, once, rather than by each of the sockets it reaches.
+        envelope = {"type": "event.message", "message": message, "text": json.dumps(message)}
         await layer.group_send(EVENTS_GROUP, envelope)
         await layer.group_send(order_group(message["event"]["orderId"]), envelope)
