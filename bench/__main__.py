@@ -83,7 +83,7 @@ QUICK = Plan(
     idle_orders=3,
     rates=(),
     rate_seconds=0,
-    socket_counts=(300,),
+    socket_counts=(1000,),
     socket_rate=2,
     socket_seconds=6,
 )
