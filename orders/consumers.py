@@ -12,6 +12,7 @@ order, even when the channel layer drops or reorders a broadcast.
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -24,18 +25,22 @@ from orders.models import Event, Order
 _REPLAY_BATCH = 500
 
 
+Replay = list[tuple[dict[str, Any], str]]
+
+
 @database_sync_to_async
-def _messages_after(after: int, order_id: int | None = None) -> list[dict[str, Any]]:
+def _messages_after(after: int, order_id: int | None = None) -> Replay:
+    """The messages after ``after``, each with its JSON text (encoded here, off the loop)."""
     events = Event.objects.filter(seq__gt=after).order_by("seq")
     if order_id is not None:
         events = events.filter(order_id=order_id)
-    return event_messages(events[:_REPLAY_BATCH])
+    return [(m, json.dumps(m)) for m in event_messages(events[:_REPLAY_BATCH])]
 
 
-_reads: dict[tuple[int, int | None], asyncio.Future[list[dict[str, Any]]]] = {}
+_reads: dict[tuple[int, int | None], asyncio.Future[Replay]] = {}
 
 
-async def _messages_after_shared(after: int, order_id: int | None = None) -> list[dict[str, Any]]:
+async def _messages_after_shared(after: int, order_id: int | None = None) -> Replay:
     """``_messages_after``, with one read for every socket that asks the same at once.
 
     Broadcasts from several processes can arrive out of ``seq`` order, and then every feed
@@ -79,8 +84,8 @@ class _LogConsumer(AsyncJsonWebsocketConsumer):
     async def _catch_up(self) -> None:
         while True:
             messages = await _messages_after_shared(self.last_seq, self.order_id)
-            for message in messages:
-                await self._send(message)
+            for message, text in messages:
+                await self._send(message, text)
             if len(messages) < _REPLAY_BATCH:
                 return
 
