@@ -1,6 +1,6 @@
 """Micro-benchmark: the CPU of one ``bus.deliver`` publish, with and without ``argsrepr``.
 
-    .venv/bin/python -m bench.micro.publish
+.venv/bin/python -m bench.micro.publish
 """
 
 from __future__ import annotations
