@@ -171,6 +171,15 @@ class Stack:
                 parts[name] = 0.0
         return parts
 
+    def bare_cpu_seconds(self) -> dict[str, float]:
+        """CPU time used so far by the bare Celery worker (with its pool) and by Redis."""
+        parts = {}
+        redis_pid = self.redis.process.pid if self.redis.process else 0
+        for name, pid in (("bare_worker", self.children["bare"].pid), ("redis", redis_pid)):
+            proc = psutil.Process(pid)
+            parts[name] = sum(sum(p.cpu_times()[:2]) for p in [proc, *proc.children(True)])
+        return parts
+
     def _sample_rss(self) -> None:
         while self._sampling:
             self.rss_peak_mb = max(self.rss_peak_mb, self.rss_mb())
