@@ -10,6 +10,7 @@ import base64
 import hashlib
 import json
 import struct
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -82,7 +83,9 @@ def test_websocket_client_reassembles_frames_split_across_reads() -> None:
         await server.wait_closed()
         return got
 
-    got = asyncio.run(scenario())
+    # A thread of its own: a browser test's Playwright may keep a loop running in this one.
+    with ThreadPoolExecutor(1) as pool:
+        got = pool.submit(asyncio.run, scenario()).result(timeout=30)
     assert [m["seq"] for m in got] == [1, 2]
     assert len(got[1]["pad"]) == 300
 
