@@ -39,5 +39,11 @@ format: install-dev
 migrations-check: install
 	$(BIN)/python manage.py makemigrations --check --dry-run
 
+bench: install-dev  ## the checkout against bare Celery on this machine; writes bench/results.json
+	$(BIN)/python -m bench
+
+bench-smoke: install-dev  ## every benchmark phase for a few seconds; fails if something is broken
+	$(BIN)/python -m bench --smoke
+
 clean:
 	rm -rf $(VENV) .test-db.sqlite3* staticfiles

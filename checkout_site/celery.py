@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from celery import Celery
+from celery.signals import worker_process_init
 
 from checkout_site.broker_transport import transport_install
 
@@ -15,3 +17,21 @@ transport_install()
 app = Celery("checkout_site")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks(["services.bus"])
+
+# How long a pool process keeps its SQLite connection between tasks.
+WORKER_SQLITE_CONN_MAX_AGE = 600
+
+
+@worker_process_init.connect
+def _keep_sqlite_connection(**_: Any) -> None:
+    """Reuse the SQLite connection across tasks in a pool process.
+
+    The settings close it after every task (CONN_MAX_AGE=0), which is right for daphne, where
+    each request runs on a thread of its own, but a pool process runs one task at a time on one
+    thread: reopening the file and rerunning its PRAGMAs cost about 1 ms of CPU per delivery.
+    """
+    from django.db import connections
+
+    for connection in connections.all(initialized_only=False):
+        if connection.vendor == "sqlite" and connection.settings_dict["CONN_MAX_AGE"] == 0:
+            connection.settings_dict["CONN_MAX_AGE"] = WORKER_SQLITE_CONN_MAX_AGE

@@ -1,8 +1,11 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from checkout_site.views import healthz
+
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("healthz", healthz, name="healthz"),
     path("", include("orders.urls")),
     path("", include("orders.console_urls")),
 ]

@@ -11,6 +11,8 @@ order, even when the channel layer drops or reorders a broadcast.
 
 from __future__ import annotations
 
+import asyncio
+import json
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -23,12 +25,36 @@ from orders.models import Event, Order
 _REPLAY_BATCH = 500
 
 
+Replay = list[tuple[dict[str, Any], str]]
+
+
 @database_sync_to_async
-def _messages_after(after: int, order_id: int | None = None) -> list[dict[str, Any]]:
+def _messages_after(after: int, order_id: int | None = None) -> Replay:
+    """The messages after ``after``, each with its JSON text (encoded here, off the loop)."""
     events = Event.objects.filter(seq__gt=after).order_by("seq")
     if order_id is not None:
         events = events.filter(order_id=order_id)
-    return event_messages(events[:_REPLAY_BATCH])
+    return [(m, json.dumps(m)) for m in event_messages(events[:_REPLAY_BATCH])]
+
+
+_reads: dict[tuple[int, int | None], asyncio.Future[Replay]] = {}
+
+
+async def _messages_after_shared(after: int, order_id: int | None = None) -> Replay:
+    """``_messages_after``, with one read for every socket that asks the same at once.
+
+    Broadcasts from several processes can arrive out of ``seq`` order, and then every feed
+    socket sees the same gap at the same moment: 1,000 sockets made 1,000 identical reads.
+    A socket that joins a read already under way may miss an event committed just after it
+    started; that event's own broadcast, or the next gap check, brings it.
+    """
+    key = (after, order_id)
+    read = _reads.get(key)
+    if read is None:
+        read = asyncio.ensure_future(_messages_after(after, order_id))
+        _reads[key] = read
+        read.add_done_callback(lambda _: _reads.pop(key, None))
+    return await asyncio.shield(read)
 
 
 @database_sync_to_async
@@ -45,16 +71,29 @@ class _LogConsumer(AsyncJsonWebsocketConsumer):
     order_id: int | None = None
     last_seq = 0
 
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        # Channels' dispatch first hops to the shared sync thread to close stale database
+        # connections, for every message. A broadcast touches no database on its way to the
+        # socket, and the catch-up that does goes through database_sync_to_async, which closes
+        # them itself; with 1,000 feed sockets that hop was most of daphne's time.
+        if message["type"] == "event.message":
+            await self.event_message(message)
+        else:
+            await super().dispatch(message)
+
     async def _catch_up(self) -> None:
         while True:
-            messages = await _messages_after(self.last_seq, self.order_id)
-            for message in messages:
-                await self._send(message)
+            messages = await _messages_after_shared(self.last_seq, self.order_id)
+            for message, text in messages:
+                await self._send(message, text)
             if len(messages) < _REPLAY_BATCH:
                 return
 
-    async def _send(self, message: dict[str, Any]) -> None:
-        await self.send_json(message)
+    async def _send(self, message: dict[str, Any], text: str | None = None) -> None:
+        if text is None:
+            await self.send_json(message)
+        else:
+            await self.send(text_data=text)
         self.last_seq = message["event"]["seq"]
 
     async def event_message(self, envelope: dict[str, Any]) -> None:
@@ -66,7 +105,7 @@ class _LogConsumer(AsyncJsonWebsocketConsumer):
             await self._catch_up()
             if seq <= self.last_seq:
                 return
-        await self._send(message)
+        await self._send(message, envelope.get("text"))
 
     def _gap_before(self, message: dict[str, Any]) -> bool:
         raise NotImplementedError

@@ -6,12 +6,15 @@ with the payment token masked and the order's status right after that event.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
+import os
+import threading
 from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
 from orders.aggregator import status_fold
@@ -91,9 +94,48 @@ def events_broadcast(events: Iterable[Event]) -> None:
     if not messages:
         return
     try:
-        async_to_sync(_group_send_all)(messages)
+        _broadcast_loop.run(_group_send_all(messages), timeout=_BROADCAST_TIMEOUT_S)
     except Exception:
         log.warning("live broadcast failed; pages will catch up from the log", exc_info=True)
+
+
+_BROADCAST_TIMEOUT_S = 5.0
+
+
+class _BroadcastLoop:
+    """One event loop per process, in a thread of its own, that every broadcast runs on.
+
+    ``async_to_sync`` from a thread with no loop (a Celery task, the relay) starts a new thread
+    and a new loop for each call, and the channel layer opens a new Redis connection for each
+    loop: that was a third of a delivery's cost. Here the loop and its connections live as long
+    as the process. A forked child (the worker's pool) starts its own on first use.
+    """
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pid = 0
+        self._lock = threading.Lock()
+
+    def _running_loop(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None or self._pid != os.getpid():
+                self._loop = asyncio.new_event_loop()
+                self._pid = os.getpid()
+                threading.Thread(
+                    target=self._loop.run_forever, name="live-broadcast", daemon=True
+                ).start()
+            return self._loop
+
+    def run(self, coro: Any, *, timeout: float) -> Any:
+        future = asyncio.run_coroutine_threadsafe(coro, self._running_loop())
+        try:
+            return future.result(timeout)
+        except TimeoutError:
+            future.cancel()
+            raise
+
+
+_broadcast_loop = _BroadcastLoop()
 
 
 async def _group_send_all(messages: list[dict[str, Any]]) -> None:
@@ -101,6 +143,7 @@ async def _group_send_all(messages: list[dict[str, Any]]) -> None:
     if layer is None:
         return
     for message in messages:
-        envelope = {"type": "event.message", "message": message}
+        # The socket text is encoded here, once, rather than by each of the sockets it reaches.
+        envelope = {"type": "event.message", "message": message, "text": json.dumps(message)}
         await layer.group_send(EVENTS_GROUP, envelope)
         await layer.group_send(order_group(message["event"]["orderId"]), envelope)

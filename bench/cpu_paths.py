@@ -1,0 +1,158 @@
+"""``python -m bench.cpu_paths``: where the CPU of one order goes, by cProfile, without the noise.
+
+py-spy (bench/profile.py) watches the real stack under load, but on shared cores its samples
+mix work with waiting. This runs the two paths of an order in single processes instead: N
+``POST /orders`` through Django's test client (the view, the transaction, the outbox flush),
+then a solo Celery worker under cProfile that drains every delivery those orders cause. It
+writes the CPU per request and per delivery, and the functions that take it, to
+bench/profile/cpu-paths.txt.
+"""
+
+from __future__ import annotations
+
+import cProfile
+import io
+import os
+import pstats
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+QUEUES = ("orders", "payment", "inventory", "notification")
+
+
+def _stats(path: str, limit: int = 40) -> str:
+    out = io.StringIO()
+    stats = pstats.Stats(path, stream=out)
+    stats.sort_stats("cumulative").print_stats(limit)
+    text = out.getvalue().replace(str(ROOT) + "/", "")
+    return text.replace(".venv/lib/python3.11/site-packages/", "~/")
+
+
+def main() -> int:
+    from checkout_site.embedded_redis import EmbeddedRedis
+
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 300
+    work = Path(tempfile.mkdtemp(prefix="checkout-cpu-"))
+    redis = EmbeddedRedis().start()
+    env = dict(
+        os.environ,
+        REDIS_URL=redis.url,
+        DATABASE_URL=f"sqlite:///{work / 'cpu.sqlite3'}",
+        DJANGO_SETTINGS_MODULE="checkout_site.settings",
+        EMAIL_URL="memory:",
+        DJANGO_DEBUG="false",
+        DJANGO_SECRET_KEY="cpu-paths-only-" + "x" * 50,
+        DJANGO_SECURE_SSL_REDIRECT="false",
+        LOG_LEVEL="WARNING",
+        PYTHONPATH=str(ROOT),
+    )
+    env.pop("CELERY_BROKER_URL", None)
+    os.environ.update(env)
+    report = []
+    try:
+        manage = [sys.executable, "manage.py"]
+        subprocess.run([*manage, "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
+        subprocess.run([*manage, "load_demo"], cwd=ROOT, env=env, check=True, capture_output=True)
+        import django
+
+        django.setup()
+        from django.test import Client
+
+        from bench.load import ARTICLE_ORDER
+        from orders.models import Order
+        from services.inventory.models import Stock
+
+        Stock.objects.filter(product_id=456).update(on_hand=10**7, initial=10**7)
+        client = Client()
+        for _ in range(20):
+            client.post("/orders", data=ARTICLE_ORDER, content_type="application/json")
+        cpu = time.process_time()
+        for _ in range(n):
+            client.get("/healthz")
+        noop_ms = (time.process_time() - cpu) * 1000 / n
+        cpu = time.process_time()
+        for _ in range(n):
+            client.post("/orders", data=ARTICLE_ORDER, content_type="application/json")
+        post_ms = (time.process_time() - cpu) * 1000 / n
+        profile = cProfile.Profile()
+        profile.enable()
+        for _ in range(n):
+            client.post("/orders", data=ARTICLE_ORDER, content_type="application/json")
+        profile.disable()
+        profile.dump_stats(str(work / "post.prof"))
+        report += [
+            f"In one process, Django test client, no profiler: GET /healthz {noop_ms:.2f} ms CPU,",
+            f"POST /orders {post_ms:.2f} ms CPU (view, transaction, 3 publishes, broadcast).",
+            "",
+        ]
+
+        worker = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "cProfile",
+                "-o",
+                str(work / "worker.prof"),
+                "-m",
+                "celery",
+                "-A",
+                "checkout_site",
+                "worker",
+                "-P",
+                "solo",
+                "-Q",
+                ",".join(QUEUES),
+                "-l",
+                "warning",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        import redis as redis_client
+
+        broker = redis_client.Redis.from_url(redis.url)
+        time.sleep(2)
+        while any(broker.llen(q) for q in QUEUES) or broker.hlen("unacked"):
+            time.sleep(0.2)
+        worker.send_signal(signal.SIGTERM)
+        worker.wait()
+        own = worker_cpu = 0.0
+        stats = pstats.Stats(str(work / "worker.prof"))
+        deliveries = 0
+        for (path, _line, name), (_cc, nc, _tt, ct, _callers) in stats.stats.items():
+            if path.endswith("services/bus/tasks.py") and name == "deliver":
+                deliveries, worker_cpu = nc, ct
+            if path.endswith("services/bus/consumer.py") and name == "event_consume":
+                own = ct
+        shipped = Order.objects.filter(status="SHIPPED").count()
+        report += [
+            f"Solo worker under cProfile: {deliveries} deliveries for {shipped} shipped orders,",
+            f"{worker_cpu * 1000 / max(deliveries, 1):.2f} ms per delivery in the task "
+            f"({own * 1000 / max(deliveries, 1):.2f} ms in event_consume), cProfile included.",
+            "",
+            "=== POST /orders (cumulative) ===",
+            _stats(str(work / "post.prof")),
+            "=== worker (cumulative) ===",
+            _stats(str(work / "worker.prof"), 70),
+        ]
+    finally:
+        redis.stop()
+    out = ROOT / "bench" / "profile" / "cpu-paths.txt"
+    out.write_text("\n".join(report))
+    print("\n".join(report[:6]))
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

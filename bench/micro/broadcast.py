@@ -1,0 +1,59 @@
+"""Micro-benchmark: the CPU one live broadcast costs a process with no event loop of its own.
+
+    .venv/bin/python -m bench.micro.broadcast
+
+Compares ``async_to_sync`` per call (a new thread, loop and Redis connection each time) with
+the per-process broadcast loop of orders/live.py, on an embedded Redis.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+
+from checkout_site.embedded_redis import EmbeddedRedis
+
+
+def main() -> None:
+    redis = EmbeddedRedis().start()
+    os.environ.update(
+        REDIS_URL=redis.url,
+        DJANGO_SETTINGS_MODULE="checkout_site.settings",
+        DATABASE_URL=f"sqlite:///{tempfile.mkdtemp()}/micro.sqlite3",
+    )
+    import django
+
+    django.setup()
+    from asgiref.sync import async_to_sync
+
+    from orders import live
+
+    message = {"kind": "event", "event": {"seq": 1, "orderId": 1}, "status": "INITIATED"}
+    messages = [message]
+
+    def per_call() -> None:
+        async_to_sync(live._group_send_all)(messages)
+
+    def one_loop() -> None:
+        live._broadcast_loop.run(live._group_send_all(messages), timeout=5)
+
+    try:
+        for name, fn in [
+            ("async_to_sync per call", per_call),
+            ("one loop per process", one_loop),
+        ] * 2:
+            fn()
+            wall, cpu = time.perf_counter(), time.process_time()
+            for _ in range(300):
+                fn()
+            print(
+                f"{name}: {(time.perf_counter() - wall) / 0.3:.2f} ms wall, "
+                f"{(time.process_time() - cpu) / 0.3:.2f} ms CPU per broadcast"
+            )
+    finally:
+        redis.stop()
+
+
+if __name__ == "__main__":
+    main()

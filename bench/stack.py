@@ -1,0 +1,246 @@
+"""The processes under test: what ``make run`` starts, plus a bare Celery worker beside it.
+
+Everything runs on 127.0.0.1 with a fresh SQLite file in a temporary folder, so a benchmark never
+touches the developer's database. The checkout's processes come from
+``checkout_site.stack._commands``, so the benchmark measures what ``make run`` runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from checkout_site.embedded_redis import EmbeddedRedis, free_port
+from checkout_site.stack import _commands
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH_STOCK = 10_000_000
+
+
+class Stack:
+    def __init__(self, *, debug: bool = False, extra_env: dict[str, str] | None = None) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="checkout-bench-"))
+        self.redis = EmbeddedRedis()
+        self.port = free_port()
+        self.children: dict[str, subprocess.Popen[bytes]] = {}
+        self.debug = debug
+        self.extra_env = extra_env or {}
+        self.env: dict[str, str] = {}
+        self.rss_peak_mb = 0.0
+        self._sampling = False
+        self._sampler: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def bare_broker(self) -> str:
+        return f"redis://127.0.0.1:{self.redis.port}/1"
+
+    def start(self) -> Stack:
+        self.redis.start()
+        env = dict(os.environ)
+        env.update(
+            REDIS_URL=self.redis.url,
+            DATABASE_URL=f"sqlite:///{self.dir / 'bench.sqlite3'}",
+            EMAIL_URL="memory:",
+            PYTHONPATH=str(ROOT),
+            DJANGO_DEBUG="true" if self.debug else "false",
+            DJANGO_SECRET_KEY="bench-only-secret-key-0123456789-0123456789-0123456789",
+            DJANGO_SECURE_SSL_REDIRECT="false",
+            LOG_LEVEL="WARNING",
+            BENCH_BARE_BROKER=self.bare_broker,
+        )
+        env.pop("CELERY_BROKER_URL", None)
+        env.update(self.extra_env)
+        self.env = env
+        # This process publishes to the bare worker too.
+        os.environ["BENCH_BARE_BROKER"] = self.bare_broker
+        manage = [sys.executable, "manage.py"]
+        subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], env=env, cwd=ROOT, check=True)
+        subprocess.run([*manage, "load_demo"], env=env, cwd=ROOT, check=True, capture_output=True)
+        self.django_ready()
+        _stock_fill()
+        # The same commands as make run (checkout_site/stack.py).
+        worker, relay, daphne = _commands(env, str(self.port))
+        commands = {"worker": worker, "relay": relay, "daphne": daphne}
+        commands["bare"] = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "bench.bare",
+            "worker",
+            "-Q",
+            "bare",
+            "-c",
+            env.get("WORKER_CONCURRENCY", "2"),
+            "-l",
+            "warning",
+            "-n",
+            "bare@%h",
+        ]
+        for name, cmd in commands.items():
+            log = (self.dir / f"{name}.log").open("ab")
+            self.children[name] = subprocess.Popen(
+                cmd, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
+            )
+        self._wait_ready()
+        self._sampling = True
+        self._sampler = threading.Thread(target=self._sample_rss, daemon=True)
+        self._sampler.start()
+        return self
+
+    def _wait_ready(self, timeout: float = 60.0) -> None:
+        from bench import bare
+        from checkout_site.celery import app
+
+        deadline = time.monotonic() + timeout
+        pending = {"daphne", "worker", "bare"}
+        while pending and time.monotonic() < deadline:
+            for name, child in self.children.items():
+                if child.poll() is not None:
+                    raise RuntimeError(f"{name} exited early:\n{self.log_tail(name)}")
+            if "daphne" in pending and _port_open(self.port):
+                pending.discard("daphne")
+            if "worker" in pending and app.control.ping(timeout=0.5):
+                pending.discard("worker")
+            if "bare" in pending and bare.app.control.ping(timeout=0.5):
+                pending.discard("bare")
+            time.sleep(0.1)
+        if pending:
+            raise RuntimeError(f"not ready after {timeout} s: {sorted(pending)}")
+
+    def log_tail(self, name: str, chars: int = 3000) -> str:
+        path = self.dir / f"{name}.log"
+        return path.read_text(errors="replace")[-chars:] if path.exists() else ""
+
+    def processes(self, *, bare: bool = False) -> list[psutil.Process]:
+        """The checkout's processes (Redis, worker and its pool, relay, daphne)."""
+        found = []
+        pids = [self.redis.process.pid] if self.redis.process else []
+        pids += [c.pid for n, c in self.children.items() if (n == "bare") == bare]
+        for pid in pids:
+            try:
+                proc = psutil.Process(pid)
+                found.append(proc)
+                found.extend(proc.children(recursive=True))
+            except psutil.NoSuchProcess:
+                continue
+        return found
+
+    def pids(self, name: str) -> list[int]:
+        proc = psutil.Process(self.children[name].pid)
+        return [proc.pid, *(c.pid for c in proc.children(recursive=True))]
+
+    def rss_mb(self) -> float:
+        total = 0
+        for proc in self.processes():
+            try:
+                total += proc.memory_info().rss
+            except psutil.NoSuchProcess:
+                continue
+        return total / 2**20
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU time used so far by each part of the checkout (worker includes its pool)."""
+        parts: dict[str, float] = {}
+        named = {"redis": self.redis.process.pid if self.redis.process else None}
+        named.update({n: c.pid for n, c in self.children.items() if n != "bare"})
+        for name, pid in named.items():
+            if pid is None:
+                continue
+            try:
+                proc = psutil.Process(pid)
+                procs = [proc, *proc.children(recursive=True)]
+                parts[name] = sum(sum(p.cpu_times()[:2]) for p in procs)
+            except psutil.NoSuchProcess:
+                parts[name] = 0.0
+        return parts
+
+    def bare_cpu_seconds(self) -> dict[str, float]:
+        """CPU time used so far by the bare Celery worker (with its pool) and by Redis."""
+        parts = {}
+        redis_pid = self.redis.process.pid if self.redis.process else 0
+        for name, pid in (("bare_worker", self.children["bare"].pid), ("redis", redis_pid)):
+            proc = psutil.Process(pid)
+            parts[name] = sum(sum(p.cpu_times()[:2]) for p in [proc, *proc.children(True)])
+        return parts
+
+    def _sample_rss(self) -> None:
+        while self._sampling:
+            self.rss_peak_mb = max(self.rss_peak_mb, self.rss_mb())
+            time.sleep(0.25)
+
+    def pause_worker(self) -> None:
+        for pid in self.pids("worker"):
+            os.kill(pid, signal.SIGSTOP)
+
+    def resume_worker(self) -> None:
+        for pid in self.pids("worker"):
+            os.kill(pid, signal.SIGCONT)
+
+    def django_ready(self) -> None:
+        """Point this process's Django at the stack's database and broker, then set it up."""
+        for key in ("REDIS_URL", "DATABASE_URL", "EMAIL_URL", "DJANGO_DEBUG", "DJANGO_SECRET_KEY"):
+            os.environ[key] = self.env[key]
+        os.environ["DJANGO_SECURE_SSL_REDIRECT"] = "false"
+        os.environ.pop("CELERY_BROKER_URL", None)
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "checkout_site.settings")
+        import django
+
+        django.setup()
+
+    def stop(self) -> None:
+        self._sampling = False
+        for child in self.children.values():
+            if child.poll() is None:
+                # A paused worker must run to hear the TERM.
+                with contextlib.suppress(OSError):
+                    os.kill(child.pid, signal.SIGCONT)
+                child.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for child in self.children.values():
+            try:
+                child.wait(timeout=max(deadline - time.monotonic(), 0.1))
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+        self.redis.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self) -> Stack:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+
+def _stock_fill() -> None:
+    """Enough stock that no order of a benchmark is cancelled for want of it."""
+    from orders.models import Product
+    from services.inventory.models import Stock
+
+    Stock.objects.filter(product_id=456).update(on_hand=BENCH_STOCK, initial=BENCH_STOCK)
+    Product.objects.filter(pk=456).update(stock=BENCH_STOCK)
+
+
+def _port_open(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
