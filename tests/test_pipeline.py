@@ -159,8 +159,11 @@ def _wait_queues_drained() -> None:
 
     def drained() -> bool:
         depth = sum(queue_depths().values())
-        active = app.control.inspect(timeout=0.5).active() or {}
-        reserved = app.control.inspect(timeout=0.5).reserved() or {}
+        # A connection of its own: a pooled one may have died in an earlier test's Redis restart.
+        with app.connection_for_write() as conn:
+            inspect = app.control.inspect(timeout=0.5, connection=conn)
+            active = inspect.active() or {}
+            reserved = inspect.reserved() or {}
         busy = sum(len(v) for v in active.values()) + sum(len(v) for v in reserved.values())
         return depth == 0 and busy == 0
 
