@@ -123,9 +123,8 @@ def test_workers_killed_with_minus_9_under_load_lose_and_double_nothing(stack, c
     assert SECRET_TOKEN not in logs
 
 
+@pytest.mark.own_redis
 def test_redis_restarted_with_its_data_gone_loses_no_order(stack, catalog, embedded_redis):
-    if embedded_redis is None:
-        pytest.skip("REDIS_URL names a shared Redis: this test restarts the session's own")
     relay = Relay(RECONCILE_AFTER_SECONDS="3").start()
     try:
         before = _place_all([_mixed_order(i) for i in range(10)], spread_s=0.5)
