@@ -113,6 +113,10 @@ def openapi_schema() -> dict[str, Any]:
                             "Placed; shipped or cancelled already.",
                         ),
                         **bad_input,
+                        "502": _error(
+                            "A downstream service failed (made to fail from the console); the "
+                            "chain stopped there, as a request-response checkout does."
+                        ),
                     },
                 }
             },

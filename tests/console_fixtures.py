@@ -114,7 +114,9 @@ def staff_user(transactional_db: None) -> Any:
     )
 
 
-@pytest.fixture(scope="session")
+# Module scope, as in tests/browser_stack.py: while Playwright runs, its event loop lives in this
+# thread, and every later test that calls async_to_sync (the socket tests) would fail.
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
