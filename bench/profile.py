@@ -95,6 +95,11 @@ def main() -> int:
     parser.add_argument("--rate-hz", type=int, default=200, help="py-spy samples per second")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "profile")
     parser.add_argument("--tag", default="", help="suffix for the output files")
+    parser.add_argument(
+        "--idle",
+        action="store_true",
+        help="wall clock: every thread at every sample, waiting included (instead of --gil)",
+    )
     args = parser.parse_args()
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     args.out.mkdir(parents=True, exist_ok=True)
@@ -121,8 +126,8 @@ def main() -> int:
                 str(out),
                 "--nonblocking",
                 # Only samples that hold the GIL: on a loaded 2-core machine a thread waiting for
-                # the CPU or the GIL would otherwise look busy.
-                "--gil",
+                # the CPU or the GIL would otherwise look busy. --idle asks where time waits.
+                "--idle" if args.idle else "--gil",
             ]
             if name == "worker":
                 cmd.append("--subprocesses")

@@ -55,7 +55,9 @@ class Stack:
         env = dict(os.environ)
         env.update(
             REDIS_URL=self.redis.url,
-            DATABASE_URL=f"sqlite:///{self.dir / 'bench.sqlite3'}",
+            # BENCH_DATABASE_URL puts the checkout on another database (an empty PostgreSQL one).
+            DATABASE_URL=os.environ.get("BENCH_DATABASE_URL")
+            or f"sqlite:///{self.dir / 'bench.sqlite3'}",
             EMAIL_URL="memory:",
             PYTHONPATH=str(ROOT),
             DJANGO_DEBUG="true" if self.debug else "false",

@@ -6,7 +6,7 @@ import os
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_process_init
+from celery.signals import task_postrun, task_prerun, worker_process_init
 
 from checkout_site.broker_transport import transport_install
 
@@ -24,9 +24,9 @@ WORKER_SQLITE_CONN_MAX_AGE = 600
 
 @worker_process_init.connect
 def _keep_sqlite_connection(**_: Any) -> None:
-    """Reuse the SQLite connection across tasks in a pool process.
+    """Let a pool process keep its SQLite connection between tasks.
 
-    The settings close it after every task (CONN_MAX_AGE=0), which is right for daphne, where
+    The settings close it after every request (CONN_MAX_AGE=0), which is right for daphne, where
     each request runs on a thread of its own, but a pool process runs one task at a time on one
     thread: reopening the file and rerunning its PRAGMAs cost about 1 ms of CPU per delivery.
     """
@@ -47,3 +47,17 @@ def _warm_up(**_: Any) -> None:
     from services.bus.registry import subscribers
 
     subscribers()
+
+
+@task_prerun.connect
+@task_postrun.connect
+def _close_old_connections(**_: Any) -> None:
+    """What Django does around a request: close connections that failed or outlived their age.
+
+    Celery's own Django fix-up closes every connection around every task unless
+    CELERY_DB_REUSE_MAX is set (settings.py sets it, so this takes over): a connection that
+    broke, or a database that restarted, is still replaced on the next task.
+    """
+    from django.db import close_old_connections
+
+    close_old_connections()

@@ -184,6 +184,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 CELERY_WORKER_SEND_TASK_EVENTS = envbool("CELERY_SEND_EVENTS", False)
+# Celery's Django fix-up closes the database connection before and after every task unless this
+# is set; checkout_site/celery.py closes only the connections Django would (failed or too old).
+CELERY_DB_REUSE_MAX = 1_000_000
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # --- Static files: served by daphne through WhiteNoise, no separate server ----------------------
