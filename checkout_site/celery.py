@@ -51,13 +51,16 @@ def _warm_up(**_: Any) -> None:
 
 @task_prerun.connect
 @task_postrun.connect
-def _close_old_connections(**_: Any) -> None:
+def _close_old_connections(task: Any = None, **_: Any) -> None:
     """What Django does around a request: close connections that failed or outlived their age.
 
     Celery's own Django fix-up closes every connection around every task unless
     CELERY_DB_REUSE_MAX is set (settings.py sets it, so this takes over): a connection that
-    broke, or a database that restarted, is still replaced on the next task.
+    broke, or a database that restarted, is still replaced on the next task. Like the fix-up,
+    it leaves alone a task run eagerly, inside its caller's connection and transaction.
     """
+    if task is not None and getattr(task.request, "is_eager", False):
+        return
     from django.db import close_old_connections
 
     close_old_connections()
