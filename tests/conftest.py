@@ -101,7 +101,9 @@ class Worker:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"worker exited early:\n{self.log.read_text()[-3000:]}")
-            replies = app.control.ping(timeout=0.5)
+            # A connection of its own: a pooled one may have died in a Redis restart.
+            with app.connection_for_write() as conn:
+                replies = app.control.ping(timeout=0.5, connection=conn)
             if any(self.name in key for reply in replies for key in reply):
                 return self
         raise RuntimeError(f"worker did not answer a ping:\n{self.log.read_text()[-3000:]}")

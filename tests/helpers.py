@@ -49,3 +49,19 @@ def event_types(order_id: int) -> list[str]:
 
 
 __all__ = ["TERMINAL_STATUSES", "post_order", "wait_terminal", "event_types"]
+
+
+def wait_drained(timeout: float = 30.0) -> None:
+    """Wait until no message waits in any service queue and no worker holds one."""
+    from checkout_site.celery import app
+    from services.bus.broker import queue_depths
+
+    def idle() -> bool:
+        # A connection of its own: a pooled one may have died in an earlier Redis restart.
+        with app.connection_for_write() as conn:
+            inspect = app.control.inspect(timeout=0.5, connection=conn)
+            busy = sum(len(v) for v in (inspect.active() or {}).values())
+            busy += sum(len(v) for v in (inspect.reserved() or {}).values())
+        return sum(queue_depths().values()) == 0 and busy == 0
+
+    wait_for(idle, timeout=timeout, interval=0.2)

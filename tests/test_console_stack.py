@@ -9,7 +9,6 @@ import pytest
 from django.test import Client
 from prometheus_client.parser import text_string_to_metric_families
 
-from checkout_site.celery import app
 from orders.models import Order, OrderStatus
 from services.bus.broker import queue_depths
 from services.bus.control import consumers_by_worker, service_start, service_stop
@@ -20,7 +19,7 @@ from services.bus.registry import subscribers
 from services.inventory.models import Reservation, Stock
 from services.payment.models import Payment
 from tests.conftest import Worker, wait_for
-from tests.helpers import ARTICLE_ORDER, event_types, post_order, wait_terminal
+from tests.helpers import ARTICLE_ORDER, event_types, post_order, wait_drained, wait_terminal
 
 pytest_plugins = ["tests.console_fixtures"]
 
@@ -171,7 +170,7 @@ def test_metrics_parse_and_their_counters_match_the_database_after_a_run(
     )
     for order_id in ids:
         wait_terminal(order_id)
-    _drained()
+    wait_drained()
 
     text = admin_client.get("/metrics").content.decode()
     samples = {
@@ -198,16 +197,6 @@ def test_metrics_parse_and_their_counters_match_the_database_after_a_run(
     assert sample("checkout_faults_active", service="payment", kind="duplicate") == 1
     assert Payment.objects.count() == 4
     assert Stock.objects.get(product_id=456).on_hand == 47
-
-
-def _drained() -> None:
-    def idle() -> bool:
-        inspect = app.control.inspect(timeout=0.5)
-        busy = sum(len(v) for v in (inspect.active() or {}).values())
-        busy += sum(len(v) for v in (inspect.reserved() or {}).values())
-        return sum(queue_depths().values()) == 0 and busy == 0
-
-    wait_for(idle, timeout=30, interval=0.2)
 
 
 def test_a_stop_the_broker_cannot_carry_changes_nothing(stack, admin_client, broker_proxy):

@@ -152,7 +152,8 @@ def test_redis_restarted_with_its_data_gone_loses_no_order(stack, catalog, embed
     assert report.clean and report.in_flight == 0
     from checkout_site.celery import app
 
-    replies = app.control.ping(timeout=2)
+    with app.connection_for_write() as conn:
+        replies = app.control.ping(timeout=2, connection=conn)
     assert any("checkout-test" in name for reply in replies for name in reply)
     assert (
         "reconciler sent" in relay.log.read_text()

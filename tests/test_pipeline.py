@@ -8,7 +8,6 @@ from collections import Counter
 import pytest
 
 from orders.models import Event, Order, OrderStatus
-from services.bus.broker import queue_depths
 from services.bus.outbox import outbox_flush
 from services.bus.relay import outbox_relay
 from services.inventory.models import Stock
@@ -20,6 +19,7 @@ from tests.helpers import (
     SHIPPED_JOURNEY,
     event_types,
     post_order,
+    wait_drained,
     wait_terminal,
 )
 
@@ -101,7 +101,7 @@ def test_every_event_delivered_twice_changes_nothing(stack, client, customer, pr
 
     outbox_flush(Event.objects.filter(order_id=order_id), broadcast=False)
     outbox_flush(Event.objects.filter(order_id=order_id), broadcast=False)
-    _wait_queues_drained()
+    wait_drained()
 
     assert event_types(order_id) == before
     assert Payment.objects.filter(order_id=order_id).count() == 1
@@ -115,7 +115,7 @@ def test_duplicates_while_the_order_is_in_flight_change_nothing(stack, client, c
     outbox_flush(created, broadcast=False)
     outbox_flush(created, broadcast=False)
     wait_terminal(order_id)
-    _wait_queues_drained()
+    wait_drained()
 
     assert Counter(event_types(order_id)) == Counter(SHIPPED_JOURNEY)
     assert Payment.objects.filter(order_id=order_id).count() == 1
@@ -152,22 +152,6 @@ def test_the_same_idempotency_key_makes_one_order(stack, client, customer, produ
     assert Order.objects.count() == 1
     wait_terminal(first.json()["orderId"])
     assert Payment.objects.count() == 1
-
-
-def _wait_queues_drained() -> None:
-    from checkout_site.celery import app
-
-    def drained() -> bool:
-        depth = sum(queue_depths().values())
-        # A connection of its own: a pooled one may have died in an earlier test's Redis restart.
-        with app.connection_for_write() as conn:
-            inspect = app.control.inspect(timeout=0.5, connection=conn)
-            active = inspect.active() or {}
-            reserved = inspect.reserved() or {}
-        busy = sum(len(v) for v in active.values()) + sum(len(v) for v in reserved.values())
-        return depth == 0 and busy == 0
-
-    wait_for(drained, timeout=20, interval=0.2)
 
 
 def test_concurrent_orders_for_scarce_stock_never_oversell(stack, customer, make_product):

@@ -87,7 +87,9 @@ def services_start_all() -> None:
 
 def consumers_by_worker(timeout: float = 1.0) -> dict[str, list[str]]:
     """Which queues each live worker consumes right now, as the workers themselves say."""
-    replies = app.control.inspect(timeout=timeout).active_queues() or {}
+    # A connection of its own, like the commands above: a pooled one may have died with Redis.
+    with app.connection_for_write() as conn:
+        replies = app.control.inspect(timeout=timeout, connection=conn).active_queues() or {}
     return {worker: sorted(q["name"] for q in queues) for worker, queues in replies.items()}
 
 
