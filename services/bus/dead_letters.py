@@ -21,10 +21,10 @@ def dead_letter_store(
     return DeadLetter.objects.create(
         service=service,
         event_id=_uuid_or_nil(data.get("eventId")),
-        event_type=str(data.get("type", "?"))[:40],
+        event_type=storable_text(str(data.get("type", "?")))[:40],
         order_id=order_id if _is_bigint(order_id) else None,
         envelope=data,
-        error="".join(traceback.format_exception_only(type(error), error)).strip()[:4000],
+        error=error_text(error),
         attempts=attempts,
     )
 
@@ -46,15 +46,27 @@ def dead_letters_redrive(letters: QuerySet[DeadLetter]) -> int:
     return count
 
 
+def storable_text(text: str) -> str:
+    """PostgreSQL's text and jsonb refuse the NUL character: show it rather than fail to store."""
+    return text.replace("\x00", "\\x00")
+
+
+def error_text(error: BaseException) -> str:
+    return storable_text("".join(traceback.format_exception_only(type(error), error)).strip())[
+        :4000
+    ]
+
+
 def _storable(envelope: Any) -> dict[str, Any]:
     """The message as a JSON object the database takes. A dead letter must store whatever came:
-    Celery's JSON carries Infinity and NaN, which a JSON column refuses."""
+    Celery's JSON carries Infinity, NaN and NUL characters, which a JSON column refuses."""
     if isinstance(envelope, dict):
         try:
-            json.dumps(envelope, allow_nan=False)
-            return envelope
+            if "\\u0000" not in json.dumps(envelope, allow_nan=False):
+                return envelope
         except (TypeError, ValueError):
             pass
+    # repr() writes a NUL character as the four characters \x00.
     return {"raw": repr(envelope)[:20_000]}
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import traceback
 import uuid
 from datetime import datetime
 from typing import Any
@@ -11,6 +10,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from services.bus.dead_letters import error_text, storable_text
 from services.bus.models import Delivery
 from services.bus.schemas import Envelope
 
@@ -84,7 +84,7 @@ def delivery_failed(
     """Record a failed attempt: retried (``dead=False``) or given up (``dead=True``)."""
     if not _is_identifiable(envelope):
         return  # nothing to file it under; the dead letter keeps the raw message
-    text = "".join(traceback.format_exception_only(type(error), error)).strip()[:4000]
+    text = error_text(error)
     status = Delivery.Status.DEAD if dead else Delivery.Status.RETRYING
     now = timezone.now()
     changes: dict[str, Any] = {
@@ -120,7 +120,7 @@ def _create_or_update(
             Delivery.objects.create(
                 **key,
                 seq=envelope_data["seq"],
-                event_type=str(envelope_data["type"])[:40],
+                event_type=storable_text(str(envelope_data["type"]))[:40],
                 order_id=envelope_data["orderId"],
                 **fields,
             )
