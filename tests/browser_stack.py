@@ -9,7 +9,6 @@ pipeline did. Chromium is Debian's, driven by Playwright; if it is missing the t
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -21,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from checkout_site.embedded_redis import free_port
 from tests.conftest import ROOT, Worker, stack_env
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
@@ -34,17 +34,11 @@ CHROMIUM_ARGS = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 class Daphne:
     """The ASGI server of the site, as ``make run`` starts it, on a free port."""
 
     def __init__(self) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = Path(tempfile.mkstemp(prefix="daphne-", suffix=".log")[1])
         self.process: subprocess.Popen[bytes] | None = None

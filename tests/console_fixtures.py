@@ -19,30 +19,18 @@ from typing import Any
 
 import pytest
 
+from checkout_site.embedded_redis import free_port
+from tests.browser_stack import CHROMIUM_ARGS
 from tests.conftest import ROOT, stack_env
 
 STAFF_PASSWORD = "console-test-password"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class ConsoleServer:
     """daphne serving the whole site (pages, sockets, static files) on a free port."""
 
     def __init__(self) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = Path(tempfile.mkstemp(prefix="console-daphne-", suffix=".log")[1])
         self.process: subprocess.Popen[bytes] | None = None
