@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -108,6 +109,62 @@ class Worker:
                 return self
         raise RuntimeError(f"worker did not answer a ping:\n{self.log.read_text()[-3000:]}")
 
+    @property
+    def hostname(self) -> str:
+        return f"{self.name}@{socket.gethostname()}"
+
+    def resume(self) -> None:
+        """Consume every queue again (starting the process if a test left it dead)."""
+        if self.process is None or self.process.poll() is not None:
+            self.start()
+            return
+        if not self._control("add_consumer"):
+            self.stop()
+            self.start()
+
+    def pause(self, timeout: float = 15.0) -> None:
+        """Stop consuming and wait until nothing is running or reserved.
+
+        Between stack tests the session's worker must not handle what another test commits: its
+        transaction would race that test's flush of the database (on PostgreSQL, a deadlock).
+        A worker that does not answer is stopped; ``resume`` starts it again.
+        """
+        if self.process is None or self.process.poll() is not None:
+            return
+        if not self._control("cancel_consumer"):
+            self.stop()
+            return
+        from checkout_site.celery import app
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with app.connection_for_write() as conn:
+                inspect = app.control.inspect(
+                    destination=[self.hostname], timeout=1.0, connection=conn
+                )
+                active, reserved = inspect.active() or {}, inspect.reserved() or {}
+                scheduled = inspect.scheduled() or {}
+            if scheduled.get(self.hostname):
+                break  # retries waiting on a countdown: a stop hands them back to be purged
+            busy = active.get(self.hostname), reserved.get(self.hostname)
+            if self.hostname in active and not any(busy):
+                return
+            time.sleep(0.05)
+        self.stop()
+
+    def _control(self, command: str) -> bool:
+        from checkout_site.celery import app
+
+        send = getattr(app.control, command)
+        with app.connection_for_write() as conn:
+            for queue in self.queues.split(","):
+                replies = send(
+                    queue, destination=[self.hostname], reply=True, timeout=2.0, connection=conn
+                )
+                if not replies:
+                    return False
+        return True
+
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
@@ -129,7 +186,9 @@ def worker(django_db_setup: None, django_db_blocker: Any) -> Iterator[Worker]:
 def stack(worker: Worker, transactional_db: None, broker_proxy: TcpProxy) -> Iterator[Worker]:
     """The real pipeline for one test: committed data, a live worker, empty queues."""
     _queues_purge()
+    worker.resume()
     yield worker
+    worker.pause()
     _queues_purge()
 
 
