@@ -142,6 +142,18 @@ def test_an_event_stored_while_the_broker_is_down_is_sent_by_the_relay(
     assert order.status == OrderStatus.SHIPPED
 
 
+def test_every_event_the_broker_took_is_marked_published_and_the_relay_sends_none_again(
+    stack, client, customer, product
+):
+    order_id = post_order(client).json()["orderId"]
+    wait_terminal(order_id)
+
+    wait_for(lambda: not Event.objects.filter(order_id=order_id, published_at=None).exists())
+    events = Event.objects.filter(order_id=order_id)
+    assert all(e.occurred_at <= e.published_at for e in events)
+    assert outbox_relay(older_than_s=0) == 0
+
+
 def test_the_same_idempotency_key_makes_one_order(stack, client, customer, product):
     first = post_order(client, **{"Idempotency-Key": "buy-now-1"})
     second = post_order(client, **{"Idempotency-Key": "buy-now-1"})

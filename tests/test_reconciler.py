@@ -12,7 +12,7 @@ from orders.models import Event, OrderStatus
 from services.bus.models import DeadLetter
 from services.bus.reconciler import Reconciler, events_reconcile, events_unhandled
 from services.payment.models import PaymentInbox
-from tests.conftest import _queues_purge
+from tests.conftest import _queues_purge, wait_for
 from tests.fault_tools import session_worker_paused
 from tests.helpers import post_order, wait_terminal
 
@@ -90,7 +90,7 @@ def test_an_order_whose_messages_the_broker_lost_is_finished_by_the_reconciler(
     with session_worker_paused():
         order_id = post_order(Client()).json()["orderId"]
         _queues_purge()  # the broker forgets them, as a restarted Redis would
-    assert Event.objects.get(order_id=order_id).published_at is not None
+    wait_for(lambda: Event.objects.get(order_id=order_id).published_at)  # marked by its thread
 
     reconciler = Reconciler(after_s=0)
     first = reconciler.run()

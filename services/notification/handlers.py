@@ -7,6 +7,8 @@ when an order is cancelled.
 
 from __future__ import annotations
 
+from django.utils import timezone
+
 from services.bus import schemas
 from services.bus.outbox import event_emit
 from services.bus.schemas import Envelope, Payload
@@ -15,23 +17,34 @@ from services.notification.models import Join, NotificationInbox, SentNotificati
 
 
 def on_order_event(event: Envelope, payload: Payload) -> None:
-    Join.objects.get_or_create(order_id=event.orderId)
-    join = Join.objects.select_for_update().get(order_id=event.orderId)
-    if isinstance(payload, schemas.OrderCreated):
-        join.email = payload.customerEmail
-    elif isinstance(payload, schemas.PaymentProcessed):
-        join.payment_ok = True
-    elif isinstance(payload, schemas.InventoryUpdated):
-        join.inventory_ok = True
-    elif isinstance(payload, schemas.OrderCancelled):
-        join.cancelled_reason = payload.reason
-    join.save()
+    join = _join_record(event.orderId, payload)
     if not join.email:
         return  # the address comes with OrderCreated; whatever waits is sent when it arrives
     if join.payment_ok and join.inventory_ok:
         _notify(join, SentNotification.Kind.CONFIRMED, event, ship=True)
     elif join.cancelled_reason:
         _notify(join, SentNotification.Kind.CANCELLED, event, ship=False)
+
+
+def _join_record(order_id: int, payload: Payload) -> Join:
+    """Note what ``payload`` tells the join, and return the join as it now stands.
+
+    The row is inserted if missing, then changed by one UPDATE, which on PostgreSQL holds the
+    row until commit: a payment and a reservation handled at once both see the other's flag.
+    """
+    if isinstance(payload, schemas.OrderCreated):
+        heard = {"email": payload.customerEmail}
+    elif isinstance(payload, schemas.PaymentProcessed):
+        heard = {"payment_ok": True}
+    elif isinstance(payload, schemas.InventoryUpdated):
+        heard = {"inventory_ok": True}
+    elif isinstance(payload, schemas.OrderCancelled):
+        heard = {"cancelled_reason": payload.reason}
+    else:
+        raise TypeError(f"the notification join does not take {type(payload).__name__}")
+    Join.objects.bulk_create([Join(order_id=order_id)], ignore_conflicts=True)
+    Join.objects.filter(order_id=order_id).update(**heard, updated_at=timezone.now())
+    return Join.objects.get(order_id=order_id)
 
 
 def _notify(join: Join, kind: SentNotification.Kind, event: Envelope, *, ship: bool) -> None:
