@@ -98,16 +98,9 @@ CELERY_BROKER_URL = envurl(
     "CELERY_BROKER_URL", REDIS_URL, schemes=("redis", "rediss", "amqp", "amqps", "unix")
 )
 
-# The default cache stays in memory; the rate limiter's counter must be shared by every process.
-CACHES = {
-    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
-    "ratelimit": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
-        "LOCATION": REDIS_URL,
-        "KEY_PREFIX": "ratelimit",
-        "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
-    },
-}
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# The rate limiter's counters (orders/ratelimit.py) must be shared by every process.
+ORDER_RATE_REDIS_URL = REDIS_URL
 
 # Redis pub/sub: a group message is one PUBLISH, and each daphne process subscribes once per
 # group and hands the message to its own sockets. The list-based layer (channels_redis.core) did

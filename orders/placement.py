@@ -25,8 +25,8 @@ def order_place(*, request: OrderRequest, idempotency_key: str | None = None) ->
         earlier = _order_for_key(idempotency_key, fingerprint)
         if earlier is not None:
             return earlier, False
-    customer = Customer.objects.get(pk=request.userId)
-    product = Product.objects.get(pk=request.productId)
+    customer = request.customer or Customer.objects.get(pk=request.userId)
+    product = request.product or Product.objects.get(pk=request.productId)
     try:
         with transaction.atomic():
             order = Order.objects.create(

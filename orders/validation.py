@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
@@ -31,10 +31,14 @@ class OrderRequest:
     productId: int
     quantity: int
     paymentToken: str
+    # The rows the validation read to check them, so placing the order need not read them again.
+    customer: Customer | None = field(default=None, compare=False, repr=False)
+    product: Product | None = field(default=None, compare=False, repr=False)
 
     def fingerprint(self) -> str:
         """What an Idempotency-Key is bound to: the same key must come with the same order."""
-        canonical = json.dumps(asdict(self), sort_keys=True)
+        fields = {name: getattr(self, name) for name in FIELDS}
+        canonical = json.dumps(fields, sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -57,10 +61,15 @@ def order_request_parse(data: Any, *, from_form: bool = False) -> OrderRequest:
             if token in (None, "")
             else "paymentToken must look like tok_... (letters, digits or _, at most 64 after tok_)"
         )
-    if "userId" not in errors and not Customer.objects.filter(pk=values["userId"]).exists():
-        errors["userId"] = f"userId {values['userId']} is not a known customer"
-    if "productId" not in errors and not Product.objects.filter(pk=values["productId"]).exists():
-        errors["productId"] = f"productId {values['productId']} is not a known product"
+    customer = product = None
+    if "userId" not in errors:
+        customer = Customer.objects.filter(pk=values["userId"]).first()
+        if customer is None:
+            errors["userId"] = f"userId {values['userId']} is not a known customer"
+    if "productId" not in errors:
+        product = Product.objects.filter(pk=values["productId"]).first()
+        if product is None:
+            errors["productId"] = f"productId {values['productId']} is not a known product"
     if errors:
         raise OrderInputError(errors)
     return OrderRequest(
@@ -68,6 +77,8 @@ def order_request_parse(data: Any, *, from_form: bool = False) -> OrderRequest:
         productId=values["productId"],
         quantity=values["quantity"],
         paymentToken=token,
+        customer=customer,
+        product=product,
     )
 
 

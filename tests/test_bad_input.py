@@ -141,14 +141,7 @@ def test_the_rate_limit_lifts_when_its_window_ends(limited):
 
 def test_orders_are_not_turned_away_when_the_counter_is_unreachable(settings):
     settings.ORDER_RATE_LIMIT = 0
-    settings.CACHES = {
-        **settings.CACHES,
-        "ratelimit": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": "redis://127.0.0.1:1/0",
-            "OPTIONS": {"socket_connect_timeout": 0.2},
-        },
-    }
+    settings.ORDER_RATE_REDIS_URL = "redis://127.0.0.1:1/0"
 
     assert post_order(Client(REMOTE_ADDR=_client_address())).status_code == 202
 
