@@ -112,7 +112,7 @@ ORDER_RATE_REDIS_URL = REDIS_URL
 # socket that is gone; pages never relied on that: they catch up from the log by ``seq``.
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+        "BACKEND": "checkout_site.channel_layer.PubSubChannelLayer",
         "CONFIG": {"hosts": [REDIS_URL]},
     }
 }
