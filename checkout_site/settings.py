@@ -77,8 +77,6 @@ DATABASE_URL = envurl(
 )
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # Django's backend, waiting for the write lock in short steps (checkout_site/sqlite/base.py).
-    DATABASES["default"]["ENGINE"] = "checkout_site.sqlite"
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"]["OPTIONS"] = {
         # Several processes (web, worker, relay) write to one file: WAL lets readers go on while

@@ -43,7 +43,7 @@ def database_url() -> str:
     from django.db import connection
 
     db = connection.settings_dict
-    if connection.vendor == "sqlite":
+    if db["ENGINE"].endswith("sqlite3"):
         return f"sqlite:///{db['NAME']}"
     auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
     return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
