@@ -9,9 +9,10 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.utils import timezone
 from playwright.sync_api import expect
 
-from orders.models import Order
+from orders.models import Event, Order
 from orders.placement import order_place
 from orders.validation import OrderRequest
 from services.bus.relay import outbox_relay
@@ -203,3 +204,64 @@ def test_the_compare_page_places_the_order_both_ways_and_times_them(page, custom
     modes = sorted(Order.objects.values_list("mode", flat=True))
     assert modes == ["events", "sync"]
     assert set(Order.objects.values_list("status", flat=True)) == {"SHIPPED"}
+
+
+def _journey_committed_without_broadcast(order: Order, model: Order) -> None:
+    """Store the rest of ``model``'s journey as ``order``'s, as a process that died after each
+    commit would have: in the log, never pushed to a page."""
+    created = Event.objects.get(order_id=order.pk, type="OrderCreated")
+    ids = {Event.objects.get(order_id=model.pk, type="OrderCreated").event_id: created.event_id}
+    for event in (
+        Event.objects.filter(order_id=model.pk).exclude(type="OrderCreated").order_by("seq")
+    ):
+        copy = Event.objects.create(
+            type=event.type,
+            version=event.version,
+            order_id=order.pk,
+            occurred_at=timezone.now(),
+            producer=event.producer,
+            causation_id=ids[event.causation_id],
+            payload=event.payload,
+            published_at=timezone.now(),
+        )
+        ids[event.event_id] = copy.event_id
+
+
+def test_the_order_page_finds_events_whose_broadcast_never_came(
+    page, customer, product, broker_proxy
+):
+    model, _ = order_place(request=ARTICLE)
+    wait_terminal(model.pk)
+    order = _place_while_the_broker_is_away(broker_proxy)
+    page.goto(f"/orders/{order.pk}")
+    _live(page)
+    rows = page.locator("#rows .lane-row[data-seq]")
+    expect(rows).to_have_count(1)
+
+    _journey_committed_without_broadcast(order, model)
+
+    # No later message shows a gap and the socket never dropped: only its quiet check finds them
+    # (after 2 s of quiet, then 4 s, 8 s ...).
+    expect(rows).to_have_count(JOURNEY, timeout=20_000)
+    expect(page.locator("#order-status")).to_have_text("SHIPPED")
+    assert [row.get_attribute("data-type") for row in rows.all()] == event_types(order.pk)
+    assert page.evaluate("checkoutLive.socket.stats.reconnects") == 0
+    assert page.evaluate("checkoutLive.socket.stats.quietChecks") >= 1
+
+
+def test_the_shop_page_finds_an_order_whose_last_broadcast_never_came(
+    page, customer, product, broker_proxy
+):
+    model, _ = order_place(request=ARTICLE)
+    wait_terminal(model.pk)
+    page.goto("/")
+    _live(page)
+    order = _place_while_the_broker_is_away(broker_proxy)
+    badge = page.locator(f'#orders [data-order="{order.pk}"] .badge')
+    expect(badge).to_have_text("INITIATED")
+
+    _journey_committed_without_broadcast(order, model)
+
+    expect(badge).to_have_text("SHIPPED", timeout=20_000)
+    expect(page.locator(f'#feed [data-order="{order.pk}"]')).to_have_count(JOURNEY)
+    assert page.evaluate("checkoutLive.socket.stats.reconnects") == 0

@@ -86,15 +86,24 @@ export function showConnection(state, text) {
  * - It notices a gap: on /ws/events/ a seq that jumps (gap: "seq"), on /ws/orders/<id>/ a
  *   prevSeq it has not seen (gap: "prev"). It then sends {"resume": <seq>} and the server replays
  *   from the log. The message is still shown; the missing ones slot in when they arrive.
+ * - A gap shows only when a later message comes, so a lost last message would never show one.
+ *   While the page still expects events (`expectMore()`: an order not yet finished) and the
+ *   socket has been quiet for a while, it asks {"resume": <last seq>} anyway; the quiet spell it
+ *   waits doubles each time nothing was missing, from 2 s up to 30 s.
  */
+const QUIET_FIRST_MS = 2000;
+const QUIET_LONGEST_MS = 30000;
+
 export class LiveSocket {
-  constructor(path, { after = 0, gap = "seq", onEvent, onHello, onState } = {}) {
+  constructor(path, { after = 0, gap = "seq", onEvent, onHello, onState, expectMore } = {}) {
     this.path = path;
     this.lastSeq = after;
     this.gap = gap;
     this.onEvent = onEvent || (() => {});
     this.onHello = onHello || (() => {});
     this.onState = onState || (() => {});
+    this.expectMore = expectMore || (() => false);
+    this.quietMs = QUIET_FIRST_MS;
     this.seen = new Set();
     this.ws = null;
     this.attempt = 0;
@@ -103,7 +112,7 @@ export class LiveSocket {
     this.resumedFrom = -1;
     this.burst = 0;
     this.burstEnds = 0;
-    this.stats = { received: 0, repeats: 0, gaps: 0, reconnects: 0 };
+    this.stats = { received: 0, repeats: 0, gaps: 0, reconnects: 0, quietChecks: 0 };
   }
 
   markSeen(seq) {
@@ -124,6 +133,7 @@ export class LiveSocket {
   stop() {
     this.stopped = true;
     clearTimeout(this.retryTimer);
+    clearTimeout(this.quietTimer);
     if (this.ws) this.ws.close();
   }
 
@@ -161,6 +171,8 @@ export class LiveSocket {
       // The replay of what was missed arrives as a burst; it is over after a short quiet spell.
       this.burstEnds = Date.now() + 3000;
       this._settleSoon();
+      this.quietMs = QUIET_FIRST_MS;
+      this._quietSoon();
     });
     ws.addEventListener("message", (message) => this._receive(message.data));
     ws.addEventListener("close", () => {
@@ -173,6 +185,22 @@ export class LiveSocket {
       this.onState("offline", `${why}: back in ${Math.ceil(wait / 1000)} s`);
       this.retryTimer = setTimeout(() => this._open(), wait);
     });
+  }
+
+  _quietSoon() {
+    clearTimeout(this.quietTimer);
+    this.quietTimer = setTimeout(() => this._quiet(), this.quietMs);
+  }
+
+  // Quiet for quietMs while events are still expected: ask for anything after the last seq.
+  _quiet() {
+    if (this.stopped || !this.ws || this.ws.readyState !== WebSocket.OPEN) return;
+    if (this.expectMore()) {
+      this.stats.quietChecks += 1;
+      this.ws.send(JSON.stringify({ resume: this.lastSeq }));
+      this.quietMs = Math.min(this.quietMs * 2, QUIET_LONGEST_MS);
+    }
+    this._quietSoon();
   }
 
   _settleSoon() {
@@ -211,6 +239,8 @@ export class LiveSocket {
     this._checkGap(message);
     this.markSeen(seq);
     this.onEvent(message);
+    this.quietMs = QUIET_FIRST_MS;
+    this._quietSoon();
     if (this.burstEnds > Date.now()) {
       this.burst += 1;
       this._settleSoon();

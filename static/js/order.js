@@ -367,6 +367,14 @@ for (const message of initial) all.set(message.event.seq, message);
 displayed = new Set(all.keys());
 render();
 
+function latestStatus() {
+  let latest = null;
+  for (const message of all.values()) {
+    if (!latest || message.event.seq > latest.event.seq) latest = message;
+  }
+  return latest ? latest.status : document.getElementById("order-status").dataset.status;
+}
+
 const socket = new LiveSocket(`/ws/orders/${orderId}/`, {
   after: initial.length ? initial[initial.length - 1].event.seq : 0,
   gap: "prev",
@@ -376,6 +384,8 @@ const socket = new LiveSocket(`/ws/orders/${orderId}/`, {
     if (!shown) render();
   },
   onState: showConnection,
+  // Until the order is finished, a quiet socket asks whether it missed the last event.
+  expectMore: () => !TERMINAL.includes(latestStatus()),
 });
 for (const message of initial) socket.markSeen(message.event.seq);
 socket.start();

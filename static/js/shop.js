@@ -187,6 +187,10 @@ const socket = new LiveSocket("/ws/events/", {
       showStock(payload.productId, payload.stockAfter, event.seq);
     }
   },
+  // While a listed order is unfinished, a quiet socket asks whether it missed the last event.
+  expectMore: () => [...orders.querySelectorAll(".badge")].some(
+    (badge) => !["SHIPPED", "CANCELLED"].includes(badge.dataset.status || badge.textContent.trim()),
+  ),
   onState(state, text) {
     showConnection(state, text);
     dropButton.textContent = state === "offline" ? "Reconnect now" : "Drop connection for 5 s";
