@@ -117,6 +117,8 @@ def outbox_flush(events: Iterable[Event], *, broadcast: bool = True) -> list[int
 # Long enough to gather the flushes of a busy process into one write, short against the relay's
 # wait (OUTBOX_RELAY_AFTER_SECONDS, 2 s) before it sends an unmarked event itself.
 _MARK_EVERY_S = 0.1
+# A marks thread with nothing to write for this long closes its database connection.
+_IDLE_CLOSE_S = 1.0
 
 
 class _PublishedMarks:
@@ -162,7 +164,10 @@ class _PublishedMarks:
 
     def _run(self) -> None:
         while True:
-            self._wake.wait()
+            if not self._wake.wait(timeout=_IDLE_CLOSE_S):
+                # Idle: give the database its connection back until there is work again.
+                connection.close()
+                self._wake.wait()
             time.sleep(_MARK_EVERY_S)
             seqs, last_at = self._take()
             if seqs:
