@@ -176,6 +176,16 @@ class Worker:
 
 
 @pytest.fixture(scope="session")
+def django_db_setup(django_db_setup: None) -> Iterator[None]:
+    """pytest-django's, and before it drops the test database, the outbox's marks thread lets go
+    of its connection (PostgreSQL refuses to drop a database someone is connected to)."""
+    yield
+    from services.bus.outbox import published_marks_idle
+
+    published_marks_idle()
+
+
+@pytest.fixture(scope="session")
 def worker(django_db_setup: None, django_db_blocker: Any) -> Iterator[Worker]:
     # Empty queues first: a worker that starts on messages earlier tests (or runs, on a shared
     # Redis) left would retry them, and its retries land in the first stack test's queues.

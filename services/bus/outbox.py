@@ -135,6 +135,8 @@ class _PublishedMarks:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._wake = threading.Event()
+        self._idle = threading.Event()  # set while the thread holds no database connection
+        self._idle.set()
         self._seqs: list[int] = []
         self._last_at: datetime | None = None
         self._pid = 0
@@ -144,6 +146,8 @@ class _PublishedMarks:
         # A forked child has none of the parent's threads, and the lock may have been held.
         self._lock = threading.Lock()
         self._wake = threading.Event()
+        self._idle = threading.Event()  # set while the thread holds no database connection
+        self._idle.set()
         self._seqs, self._last_at, self._pid = [], None, 0
 
     def add(self, seqs: list[int]) -> None:
@@ -167,7 +171,9 @@ class _PublishedMarks:
             if not self._wake.wait(timeout=_IDLE_CLOSE_S):
                 # Idle: give the database its connection back until there is work again.
                 connection.close()
+                self._idle.set()
                 self._wake.wait()
+            self._idle.clear()
             time.sleep(_MARK_EVERY_S)
             seqs, last_at = self._take()
             if seqs:
@@ -184,6 +190,16 @@ class _PublishedMarks:
 
 
 _published_marks = _PublishedMarks()
+
+
+def published_marks_idle(timeout: float = 5.0) -> bool:
+    """Wait until this process's marks thread has written everything and closed its database
+    connection (a test session about to drop its database); False if it is still busy."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not _published_marks._seqs and _published_marks._idle.wait(0.05):
+            return True
+    return False
 
 
 def published_marks_write() -> None:
