@@ -18,9 +18,7 @@ from services.bus.schemas import Envelope, Payload
 
 
 def order_react(event: Envelope, payload: Payload) -> None:
-    # The lock serialises the two halves of a join (payment and stock arriving together), so
-    # exactly one of them sees both and emits OrderConfirmed.
-    order = Order.objects.select_for_update().get(pk=event.orderId)
+    order = order_locked(event.orderId)
     log = dict(Event.objects.filter(order=order).values_list("type", "event_id"))
     if confirmation_due(log):
         emitted = event_emit(
@@ -44,6 +42,18 @@ def order_react(event: Envelope, payload: Payload) -> None:
         Order.objects.filter(pk=order.pk).update(status=status)
     if isinstance(payload, schemas.InventoryUpdated | schemas.InventoryReleased):
         stock_project(payload.productId, payload.stockAfter, event.seq)
+
+
+def order_locked(order_id: int) -> Order:
+    """The order, locked until commit: the two halves of a join (payment and stock arriving
+    together) are handled one after the other, so exactly one of them sees both.
+
+    FOR NO KEY UPDATE, not FOR UPDATE: every event stored for the order checks its foreign key
+    with FOR KEY SHARE, which FOR UPDATE would block. Another service's transaction holding the
+    event log's lock (services/bus/outbox.py) would then wait for this one while this one waits
+    for the log's lock to emit OrderConfirmed: a deadlock, seen on PostgreSQL under load.
+    """
+    return Order.objects.select_for_update(no_key=True).get(pk=order_id)
 
 
 def stock_project(product_id: int | None, stock: int, seq: int) -> None:

@@ -1,0 +1,46 @@
+"""The order service's lock on an order must not block other services storing its events."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from django.db import connection, transaction
+
+from orders.handlers import order_locked
+from orders.placement import order_place
+from orders.validation import OrderRequest
+from services.bus import schemas
+from services.bus.outbox import event_emit
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_another_service_stores_an_event_of_an_order_the_order_service_has_locked(
+    customer, product
+):
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks: SQLite lets one transaction write at a time, whatever it locks")
+    request = OrderRequest(userId=123, productId=456, quantity=1, paymentToken="tok_abc123")
+    order, _ = order_place(request=request)
+    stored = threading.Event()
+
+    def payment_service() -> None:
+        try:
+            with transaction.atomic():
+                paid = schemas.PaymentProcessed(paymentId=1, amount="89.00", tokenLast4="c123")
+                event_emit(order_id=order.pk, payload=paid)
+            stored.set()
+        finally:
+            connection.close()
+
+    with transaction.atomic():
+        order_locked(order.pk)
+        other = threading.Thread(target=payment_service)
+        other.start()
+        # While the order service holds the order, the payment's event goes in: its foreign key
+        # check must not wait for this transaction (it would, under FOR UPDATE).
+        went_in = stored.wait(timeout=5)
+    other.join(timeout=10)
+
+    assert went_in
