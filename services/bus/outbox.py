@@ -133,6 +133,12 @@ class _PublishedMarks:
     """
 
     def __init__(self) -> None:
+        self._forget()
+        os.register_at_fork(after_in_child=self._forget)
+
+    def _forget(self) -> None:
+        # Also run in a forked child: it has none of the parent's threads, and the lock may have
+        # been held when the parent forked.
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._idle = threading.Event()  # set while the thread holds no database connection
@@ -140,15 +146,6 @@ class _PublishedMarks:
         self._seqs: list[int] = []
         self._last_at: datetime | None = None
         self._pid = 0
-        os.register_at_fork(after_in_child=self._forget)
-
-    def _forget(self) -> None:
-        # A forked child has none of the parent's threads, and the lock may have been held.
-        self._lock = threading.Lock()
-        self._wake = threading.Event()
-        self._idle = threading.Event()  # set while the thread holds no database connection
-        self._idle.set()
-        self._seqs, self._last_at, self._pid = [], None, 0
 
     def add(self, seqs: list[int]) -> None:
         with self._lock:
