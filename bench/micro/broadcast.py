@@ -8,23 +8,17 @@ the per-process broadcast loop of orders/live.py, on an embedded Redis.
 
 from __future__ import annotations
 
-import os
-import tempfile
 import time
 
-from checkout_site.embedded_redis import EmbeddedRedis
+from bench.micro import django_on_embedded_redis
 
 
 def main() -> None:
-    redis = EmbeddedRedis().start()
-    os.environ.update(
-        REDIS_URL=redis.url,
-        DJANGO_SETTINGS_MODULE="checkout_site.settings",
-        DATABASE_URL=f"sqlite:///{tempfile.mkdtemp()}/micro.sqlite3",
-    )
-    import django
+    with django_on_embedded_redis():
+        _measure()
 
-    django.setup()
+
+def _measure() -> None:
     from asgiref.sync import async_to_sync
 
     from orders import live
@@ -38,21 +32,18 @@ def main() -> None:
     def one_loop() -> None:
         live._broadcast_loop.run(live._group_send_all(messages), timeout=5)
 
-    try:
-        for name, fn in [
-            ("async_to_sync per call", per_call),
-            ("one loop per process", one_loop),
-        ] * 2:
+    for name, fn in [
+        ("async_to_sync per call", per_call),
+        ("one loop per process", one_loop),
+    ] * 2:
+        fn()
+        wall, cpu = time.perf_counter(), time.process_time()
+        for _ in range(300):
             fn()
-            wall, cpu = time.perf_counter(), time.process_time()
-            for _ in range(300):
-                fn()
-            print(
-                f"{name}: {(time.perf_counter() - wall) / 0.3:.2f} ms wall, "
-                f"{(time.process_time() - cpu) / 0.3:.2f} ms CPU per broadcast"
-            )
-    finally:
-        redis.stop()
+        print(
+            f"{name}: {(time.perf_counter() - wall) / 0.3:.2f} ms wall, "
+            f"{(time.process_time() - cpu) / 0.3:.2f} ms CPU per broadcast"
+        )
 
 
 if __name__ == "__main__":

@@ -5,11 +5,9 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 import time
 
-from checkout_site.embedded_redis import EmbeddedRedis
+from bench.micro import django_on_embedded_redis
 
 ENVELOPE = {
     "seq": 1,
@@ -32,16 +30,11 @@ ENVELOPE = {
 
 
 def main() -> None:
-    redis = EmbeddedRedis().start()
-    os.environ.update(
-        REDIS_URL=redis.url,
-        DJANGO_SETTINGS_MODULE="checkout_site.settings",
-        DATABASE_URL=f"sqlite:///{tempfile.mkdtemp()}/micro.sqlite3",
-    )
-    os.environ.pop("CELERY_BROKER_URL", None)
-    import django
+    with django_on_embedded_redis():
+        _measure()
 
-    django.setup()
+
+def _measure() -> None:
     from services.bus.tasks import deliver
 
     def plain() -> None:
@@ -56,15 +49,12 @@ def main() -> None:
             kwargsrepr="{}",
         )
 
-    try:
-        for name, fn in [("apply_async", plain), ("apply_async, argsrepr given", no_repr)] * 2:
+    for name, fn in [("apply_async", plain), ("apply_async, argsrepr given", no_repr)] * 2:
+        fn()
+        cpu = time.process_time()
+        for _ in range(500):
             fn()
-            cpu = time.process_time()
-            for _ in range(500):
-                fn()
-            print(f"{name}: {(time.process_time() - cpu) / 0.5:.3f} ms CPU per publish")
-    finally:
-        redis.stop()
+        print(f"{name}: {(time.process_time() - cpu) / 0.5:.3f} ms CPU per publish")
 
 
 if __name__ == "__main__":
