@@ -37,18 +37,6 @@ def _keep_sqlite_connection(**_: Any) -> None:
             connection.settings_dict["CONN_MAX_AGE"] = WORKER_SQLITE_CONN_MAX_AGE
 
 
-@worker_process_init.connect
-def _warm_up(**_: Any) -> None:
-    """Import every service's handlers before the first message, not while it waits.
-
-    The registry loads them lazily; without this the first order after start-up paid for the
-    imports in its first hops (about two seconds on a busy machine).
-    """
-    from services.bus.registry import subscribers
-
-    subscribers()
-
-
 @task_prerun.connect
 @task_postrun.connect
 def _close_old_connections(task: Any = None, **_: Any) -> None:

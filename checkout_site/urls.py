@@ -7,5 +7,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
     path("", include("orders.urls")),
-    path("", include("orders.console_urls")),
+    path("", include("checkout_site.console.urls")),
 ]

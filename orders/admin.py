@@ -1,47 +1,10 @@
 from __future__ import annotations
 
-import json
-
 from django.contrib import admin
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
-from orders.models import Customer, Event, Order, Product
-from services.bus.schemas import mask_payload
-
-
-def _masked_json(payload: dict) -> str:
-    return format_html("<pre>{}</pre>", json.dumps(mask_payload(payload), indent=2))
-
-
-class _ReadOnly:
-    def has_add_permission(self, request, obj=None) -> bool:  # type: ignore[no-untyped-def]
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:  # type: ignore[no-untyped-def]
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:  # type: ignore[no-untyped-def]
-        return False
-
-
-class EventInline(_ReadOnly, admin.TabularInline):
-    model = Event
-    ordering = ["seq"]
-    fields = [
-        "seq",
-        "type",
-        "version",
-        "producer",
-        "occurred_at",
-        "causation_id",
-        "payload_masked",
-    ]
-    readonly_fields = fields
-    extra = 0
-
-    @admin.display(description="payload (token masked)")
-    def payload_masked(self, obj: Event) -> str:
-        return _masked_json(obj.payload)
+from orders.models import Customer, Order, Product
+from services.bus.admin import payload_html
 
 
 @admin.register(Order)
@@ -65,36 +28,27 @@ class OrderAdmin(admin.ModelAdmin):
         "=customer__id",
         "=product__id",
     ]
-    readonly_fields = [f.name for f in Order._meta.fields]
-    inlines = [EventInline]
+    readonly_fields = [*(f.name for f in Order._meta.fields), "events_table"]
     list_select_related = ["customer", "product"]
 
     def has_add_permission(self, request) -> bool:  # type: ignore[no-untyped-def]
         return False
 
-
-@admin.register(Event)
-class EventAdmin(_ReadOnly, admin.ModelAdmin):
-    list_display = ["seq", "type", "order", "producer", "occurred_at", "published_at"]
-    list_filter = ["type", "producer"]
-    search_fields = ["=order__id", "=event_id"]
-    fields = [
-        "seq",
-        "event_id",
-        "type",
-        "version",
-        "order",
-        "producer",
-        "occurred_at",
-        "causation_id",
-        "published_at",
-        "payload_masked",
-    ]
-    readonly_fields = fields
-
-    @admin.display(description="payload (token masked)")
-    def payload_masked(self, obj: Event) -> str:
-        return _masked_json(obj.payload)
+    @admin.display(description="events (token masked)")
+    def events_table(self, obj: Order) -> str:
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>v{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (e.seq, e.type, e.version, e.producer, e.occurred_at, payload_html(e.payload))
+                for e in obj.events
+            ),
+        )
+        return format_html(
+            "<table><tr><th>seq</th><th>type</th><th>version</th><th>producer</th>"
+            "<th>occurred</th><th>payload</th></tr>{}</table>",
+            rows,
+        )
 
 
 @admin.register(Product)

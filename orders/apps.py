@@ -1,6 +1,15 @@
-from django.apps import AppConfig
+from services.bus import registry
 
 
-class OrdersConfig(AppConfig):
+class OrdersConfig(registry.SubscriberConfig):
     name = "orders"
-    verbose_name = "Orders and the event log"
+    verbose_name = "Orders"
+    handlers = "orders.handlers"
+
+    def ready(self) -> None:
+        super().ready()
+        from orders.live import events_broadcast
+        from services.bus import hooks
+
+        # Every committed event goes to the live pages.
+        hooks.on_committed(events_broadcast)

@@ -20,7 +20,8 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from orders.live import EVENTS_GROUP, event_messages, order_group
-from orders.models import Event, Order
+from orders.models import Order
+from services.bus.models import Event
 
 _REPLAY_BATCH = 500
 

@@ -18,7 +18,8 @@ from typing import Any
 from channels.layers import get_channel_layer
 
 from orders.aggregator import status_fold
-from orders.models import Event, Order, OrderStatus
+from orders.models import Order, OrderStatus
+from services.bus.models import Event
 from services.bus.schemas import mask_payload
 
 log = logging.getLogger(__name__)
@@ -30,24 +31,9 @@ def order_group(order_id: int) -> str:
     return f"order.{order_id}"
 
 
-def envelope_of(event: Event) -> dict[str, Any]:
-    """The event as the contract's JSON envelope, exactly as consumers receive it."""
-    return {
-        "seq": event.seq,
-        "eventId": str(event.event_id),
-        "type": event.type,
-        "version": event.version,
-        "orderId": event.order_id,
-        "occurredAt": event.occurred_at.isoformat(),
-        "producer": event.producer,
-        "causationId": str(event.causation_id) if event.causation_id else None,
-        "payload": event.payload,
-    }
-
-
 def event_message(event: Event, status: str, prev_seq: int) -> dict[str, Any]:
     """``prevSeq`` is the seq of the order's previous event, so an order page can spot a gap."""
-    envelope = envelope_of(event)
+    envelope = event.envelope()
     envelope["payload"] = mask_payload(envelope["payload"])
     return {"kind": "event", "event": envelope, "status": status, "prevSeq": prev_seq}
 
@@ -61,7 +47,7 @@ def event_messages(events: Iterable[Event]) -> list[dict[str, Any]]:
     history: dict[int, list[tuple[int, str]]] = defaultdict(list)
     modes: dict[int, str] = {}
     rows = Event.objects.filter(order_id__in=order_ids, seq__lte=events[-1].seq).order_by("seq")
-    for order_id, seq, type_, mode in rows.values_list("order_id", "seq", "type", "order__mode"):
+    for order_id, seq, type_, mode in rows.values_list("order_id", "seq", "type", "mode"):
         history[order_id].append((seq, type_))
         modes[order_id] = mode
     messages = []

@@ -1,16 +1,14 @@
-"""The order service's tables: the catalog it sells from, its orders, and the event log.
+"""The order service's tables: the catalog it sells from, its orders and its inbox.
 
-The event log doubles as the outbox: a row is written in the same transaction as the change it
-reports, and ``published_at`` stays empty until the broker has taken it (services/bus/outbox.py).
+The events of an order are in the bus's log (``services.bus.models.Event``), by ``order_id``.
 """
 
 from __future__ import annotations
 
-import uuid
-
 from django.db import models
+from django.db.models import QuerySet
 
-from services.bus.models import Inbox
+from services.bus.models import Event, Inbox
 
 
 class OrderStatus(models.TextChoices):
@@ -78,33 +76,10 @@ class Order(models.Model):
     def __str__(self) -> str:
         return f"Order #{self.pk}"
 
-
-class Event(models.Model):
-    """One stored event: the envelope of the contract, and its outbox state."""
-
-    seq = models.BigAutoField(primary_key=True)
-    event_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    type = models.CharField(max_length=40, db_index=True)
-    version = models.PositiveSmallIntegerField()
-    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
-    occurred_at = models.DateTimeField()
-    producer = models.CharField(max_length=20)
-    causation_id = models.UUIDField(null=True, blank=True)
-    payload = models.JSONField()
-    published_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["seq"]
-        indexes = [
-            models.Index(
-                fields=["seq"],
-                name="event_unpublished",
-                condition=models.Q(published_at__isnull=True),
-            )
-        ]
-
-    def __str__(self) -> str:
-        return f"#{self.seq} {self.type} (order {self.order_id})"
+    @property
+    def events(self) -> QuerySet[Event]:
+        """The order's events in the bus's log, in ``seq`` order."""
+        return Event.objects.filter(order_id=self.pk)
 
 
 class OrderInbox(Inbox):

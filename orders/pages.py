@@ -17,7 +17,8 @@ from django.views.decorators.http import require_http_methods
 
 from orders.aggregator import FAILURES
 from orders.live import event_messages
-from orders.models import TERMINAL_STATUSES, Customer, Event, Order, Product
+from orders.models import TERMINAL_STATUSES, Customer, Order, Product
+from services.bus.models import Event
 from services.bus.schemas import event_types
 from services.payment.payments import DECLINED_TOKEN
 

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from django.db import transaction
 
 from orders.aggregator import status_fold
-from orders.models import Event, Order
+from orders.models import Order
+from services.bus.models import Event
 
 
 @dataclass

@@ -18,8 +18,7 @@ from orders.handlers import stock_project
 from orders.models import Customer, Order, OrderStatus, Product
 from orders.placement import order_created_payload
 from orders.validation import OrderRequest
-from services.bus import schemas
-from services.bus.faults import InjectedFailure, faults_before_handler
+from services.bus import hooks, schemas
 from services.bus.outbox import event_emit
 from services.bus.schemas import Payload, mask_token
 from services.inventory.models import Reservation
@@ -183,8 +182,8 @@ class _hop:
         self.started = time.perf_counter()
         self.result.hops.append(Hop(service=self.label, ms=0.0, outcome="failed"))
         try:
-            faults_before_handler(service=self.service, order_id=self.result.order.pk)
-        except InjectedFailure as exc:
+            hooks.delivery_run(service=self.service, order_id=self.result.order.pk)
+        except hooks.DeliveryFailure as exc:
             self.__exit__()
             raise SyncHopFailed(self.result, self.service, str(exc)) from exc
 

@@ -11,7 +11,7 @@ from typing import Any
 from django.conf import settings
 
 from orders.models import Customer, Product
-from services.bus.schemas import TOKEN_PATTERN
+from services.bus.schemas import token_is_well_formed
 
 FIELDS = ("userId", "productId", "quantity", "paymentToken")
 
@@ -55,7 +55,7 @@ def order_request_parse(data: Any, *, from_form: bool = False) -> OrderRequest:
             errors[name] = f"{name} {error}"
         values[name] = value
     token = data.get("paymentToken")
-    if not isinstance(token, str) or not TOKEN_PATTERN.match(token):
+    if not isinstance(token, str) or not token_is_well_formed(token):
         errors["paymentToken"] = (
             "paymentToken is required"
             if token in (None, "")

@@ -12,9 +12,8 @@ import random
 from collections import Counter
 from collections.abc import Iterable
 
-from orders.live import envelope_of
-from orders.models import Event, Order
 from services.bus.consumer import Outcome, event_consume
+from services.bus.models import Event
 from services.bus.registry import subscribers_of
 
 
@@ -27,7 +26,7 @@ class InProcessBus:
 
     def due(self) -> list[tuple[str, Event]]:
         """Every (service, event) a subscriber has not been handed yet."""
-        events = Event.objects.filter(order__mode=Order.Mode.EVENTS).order_by("seq")
+        events = Event.objects.filter(mode=Event.Mode.EVENTS).order_by("seq")
         if self.order_ids is not None:
             events = events.filter(order_id__in=self.order_ids)
         return [
@@ -43,7 +42,7 @@ class InProcessBus:
         return [(service, by_seq[seq]) for service, seq in sorted(self.deliveries)]
 
     def deliver(self, service: str, event: Event) -> Outcome:
-        outcome = event_consume(service=service, data=envelope_of(event))
+        outcome = event_consume(service=service, data=event.envelope())
         self.deliveries[(service, event.seq)] += 1
         self.outcomes[outcome] += 1
         return outcome

@@ -269,8 +269,8 @@ def product(make_product: Callable[..., Any]) -> Any:
 @pytest.fixture(autouse=True)
 def _bus_caches_forgotten() -> Iterator[None]:
     """Each process caches the wanted service states and faults for a second; tests start clean."""
-    from services.bus.control import services_state_forget
-    from services.bus.faults import faults_forget
+    from checkout_site.console.control import services_state_forget
+    from checkout_site.console.faults import faults_forget
 
     services_state_forget()
     faults_forget()

@@ -81,9 +81,9 @@ def console_server(django_db_setup: None) -> Iterator[ConsoleServer]:
 def services_restored(transactional_db: None) -> Iterator[None]:
     """Every service consuming and no fault on, after the test, whatever it did."""
     yield
-    from services.bus.control import services_start_all
-    from services.bus.faults import CACHE_SECONDS
-    from services.bus.models import Fault
+    from checkout_site.console.control import services_start_all
+    from checkout_site.console.faults import CACHE_SECONDS
+    from checkout_site.console.models import Fault
 
     had_faults = Fault.objects.exists()
     Fault.objects.all().delete()

@@ -17,7 +17,7 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from orders.consistency import ConsistencyReport, consistency_check
+from checkout_site.console.consistency import ConsistencyReport, consistency_check
 from orders.models import TERMINAL_STATUSES, Order
 from services.bus.registry import queues
 from tests.conftest import ROOT, Worker, stack_env, wait_for

@@ -6,7 +6,8 @@ from typing import Any
 
 from django.test import Client
 
-from orders.models import TERMINAL_STATUSES, Event, Order, OrderStatus
+from orders.models import TERMINAL_STATUSES, Order, OrderStatus
+from services.bus.models import Event
 from tests.conftest import wait_for
 
 # The events of an order that ships, in the order the sync checkout records them.

@@ -54,7 +54,7 @@ def test_orders_can_be_filtered_and_searched(staff_client, customer, product, qu
 @pytest.mark.parametrize(
     "page",
     [
-        "orders/event",
+        "bus/event",
         "payment/payment",
         "inventory/stock",
         "inventory/reservation",

@@ -16,8 +16,8 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from orders.models import Event, Order, OrderInbox
-from services.bus.models import DeadLetter
+from orders.models import Order, OrderInbox
+from services.bus.models import DeadLetter, Event
 from services.bus.schemas import event_types
 from services.bus.tasks import deliver
 from services.inventory.models import InventoryInbox, Reservation, Stock

@@ -9,10 +9,11 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
-from orders.consistency import consistency_check
-from orders.models import Event, Order
+from checkout_site.console.consistency import consistency_check
+from orders.models import Order
 from orders.placement import order_place
 from orders.validation import OrderRequest
+from services.bus.models import Event
 from services.inventory.models import Reservation, Stock
 from services.notification.models import SentNotification
 from services.payment.models import Payment

@@ -10,9 +10,10 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from django.utils import timezone
 
+from checkout_site.console.models import Fault, ServiceState
+from checkout_site.console.search import OrderFilter, orders_find
 from orders.models import Order
-from orders.search import OrderFilter, orders_find
-from services.bus.models import DeadLetter, Fault, ServiceState
+from services.bus.models import DeadLetter
 from services.bus.registry import queues
 
 pytestmark = pytest.mark.django_db
@@ -200,7 +201,7 @@ def test_a_fault_that_makes_no_sense_is_refused(staff_client, form):
 
 def test_the_service_status_is_public_and_names_stopped_services(client):
     ServiceState.objects.create(service="payment", running=False)
-    from services.bus.control import services_state_forget
+    from checkout_site.console.control import services_state_forget
 
     services_state_forget()
 

@@ -13,10 +13,11 @@ from typing import Any
 
 import pytest
 
+from checkout_site.console.faults import CACHE_SECONDS
+from checkout_site.console.models import Fault
 from orders.models import Order, OrderStatus
 from services.bus.broker import queue_depths
-from services.bus.faults import CACHE_SECONDS
-from services.bus.models import DeadLetter, Fault
+from services.bus.models import DeadLetter
 from services.inventory.models import Stock
 from services.payment.models import Payment
 from tests.conftest import wait_for

@@ -9,12 +9,12 @@ import pytest
 from django.test import Client
 from prometheus_client.parser import text_string_to_metric_families
 
+from checkout_site.console.control import consumers_by_worker, service_start, service_stop
+from checkout_site.console.faults import CACHE_SECONDS, fault_add, fault_remove
 from orders.models import Order, OrderStatus
 from services.bus.broker import queue_depths
-from services.bus.control import consumers_by_worker, service_start, service_stop
-from services.bus.dead_letters import dead_letters_redrive
-from services.bus.faults import CACHE_SECONDS, fault_add, fault_remove
 from services.bus.models import DeadLetter, Delivery
+from services.bus.redrive import dead_letters_redrive
 from services.bus.registry import subscribers
 from services.inventory.models import Reservation, Stock
 from services.payment.models import Payment
@@ -200,7 +200,7 @@ def test_metrics_parse_and_their_counters_match_the_database_after_a_run(
 
 
 def test_a_stop_the_broker_cannot_carry_changes_nothing(stack, admin_client, broker_proxy):
-    from services.bus.models import ServiceState
+    from checkout_site.console.models import ServiceState
 
     admin_client.get("/console/")
     broker_proxy.stop()

@@ -10,11 +10,12 @@ from typing import Any
 
 import pytest
 
-from orders.consistency import consistency_check
-from orders.models import Customer, Event, Order, Product
+from checkout_site.console.consistency import consistency_check
+from orders.models import Customer, Order, Product
 from orders.placement import order_place
 from orders.validation import OrderRequest
 from services.bus.consumer import Outcome
+from services.bus.models import Event
 from services.inventory.models import Reservation, Stock
 from services.notification.models import SentNotification
 from services.payment.models import Payment

@@ -7,9 +7,9 @@ import re
 
 import pytest
 
-from orders.models import Event
 from orders.sync_checkout import order_place_sync
 from orders.validation import OrderRequest
+from services.bus.models import Event
 from tests.helpers import post_order
 
 pytestmark = pytest.mark.django_db
@@ -108,8 +108,8 @@ def test_the_compare_page_offers_both_checkouts(client, customer, product):
 
 
 def test_the_swimlane_says_which_service_the_operator_stopped(client, customer, product):
-    from services.bus.control import services_state_forget
-    from services.bus.models import ServiceState
+    from checkout_site.console.control import services_state_forget
+    from checkout_site.console.models import ServiceState
 
     order_id = post_order(client).json()["orderId"]
     ServiceState.objects.create(service="notification", running=False)

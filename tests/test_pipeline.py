@@ -7,7 +7,8 @@ from collections import Counter
 
 import pytest
 
-from orders.models import Event, Order, OrderStatus
+from orders.models import Order, OrderStatus
+from services.bus.models import Event
 from services.bus.outbox import outbox_flush
 from services.bus.relay import outbox_relay
 from services.inventory.models import Stock
@@ -99,8 +100,8 @@ def test_every_event_delivered_twice_changes_nothing(stack, client, customer, pr
     wait_terminal(order_id)
     before = event_types(order_id)
 
-    outbox_flush(Event.objects.filter(order_id=order_id), broadcast=False)
-    outbox_flush(Event.objects.filter(order_id=order_id), broadcast=False)
+    outbox_flush(Event.objects.filter(order_id=order_id))
+    outbox_flush(Event.objects.filter(order_id=order_id))
     wait_drained()
 
     assert event_types(order_id) == before
@@ -112,8 +113,8 @@ def test_every_event_delivered_twice_changes_nothing(stack, client, customer, pr
 def test_duplicates_while_the_order_is_in_flight_change_nothing(stack, client, customer, product):
     order_id = post_order(client).json()["orderId"]
     created = Event.objects.filter(order_id=order_id)
-    outbox_flush(created, broadcast=False)
-    outbox_flush(created, broadcast=False)
+    outbox_flush(created)
+    outbox_flush(created)
     wait_terminal(order_id)
     wait_drained()
 

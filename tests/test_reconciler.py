@@ -8,8 +8,8 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from orders.models import Event, OrderStatus
-from services.bus.models import DeadLetter
+from orders.models import OrderStatus
+from services.bus.models import DeadLetter, Event
 from services.bus.reconciler import Reconciler, events_reconcile, events_unhandled
 from services.payment.models import PaymentInbox
 from tests.conftest import _queues_purge, wait_for

@@ -20,8 +20,7 @@ from django.test import Client
 from django.utils import timezone
 
 from checkout_site.asgi import application
-from orders.models import Event
-from services.bus.models import DeadLetter
+from services.bus.models import DeadLetter, Event
 from services.bus.reconciler import tokens_redact
 from services.bus.tasks import deliver
 from tests.bus_sim import InProcessBus
@@ -89,7 +88,7 @@ def test_a_socket_from_a_foreign_origin_is_refused(path, customer, product):
     [
         "/admin/",
         "/admin/orders/order/",
-        "/admin/orders/event/",
+        "/admin/bus/event/",
         "/admin/payment/payment/",
         "/admin/bus/deadletter/",
     ],
@@ -194,8 +193,8 @@ def test_the_token_is_never_whole_in_pages_sockets_logs_or_admin(
     for page in [
         "/admin/orders/order/",
         f"/admin/orders/order/{order_id}/change/",
-        "/admin/orders/event/",
-        *(f"/admin/orders/event/{seq}/change/" for seq in _seqs(order_id)),
+        "/admin/bus/event/",
+        *(f"/admin/bus/event/{seq}/change/" for seq in _seqs(order_id)),
         "/admin/payment/payment/",
         "/admin/bus/deadletter/",
         f"/admin/bus/deadletter/{letter.pk}/change/",

@@ -23,10 +23,11 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from orders.consistency import consistency_check
-from orders.models import Customer, Event, Order, Product
+from checkout_site.console.consistency import consistency_check
+from orders.models import Customer, Order, Product
 from orders.placement import order_place
 from orders.validation import OrderRequest
+from services.bus.models import Event
 from services.inventory.models import Reservation, Stock
 from services.payment.models import Payment
 from tests.bus_sim import InProcessBus

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from orders.models import Event
-from services.bus.faults import fault_add
+from checkout_site.console.faults import fault_add
+from services.bus.models import Event
 from services.inventory.models import Stock
 from services.payment.models import Payment
 from tests.helpers import ARTICLE_ORDER, SHIPPED_JOURNEY

@@ -7,7 +7,8 @@ import json
 import pytest
 from django.test import Client
 
-from orders.models import Event, Order
+from orders.models import Order
+from services.bus.models import Event
 from tests.helpers import ARTICLE_ORDER, post_order
 
 pytestmark = pytest.mark.django_db

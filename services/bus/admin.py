@@ -6,12 +6,52 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 
-from services.bus.dead_letters import dead_letters_redrive
-from services.bus.models import DeadLetter
+from services.bus.models import DeadLetter, Event
+from services.bus.redrive import dead_letters_redrive
 from services.bus.schemas import mask_payload, mask_token
 
 # A token can also show up inside an error message (a validation error quotes the bad input).
 _TOKEN_IN_TEXT = re.compile(r"tok_[A-Za-z0-9_]+")
+
+
+def payload_html(payload: dict) -> str:
+    return format_html("<pre>{}</pre>", json.dumps(mask_payload(payload), indent=2))
+
+
+@admin.register(Event)
+class EventAdmin(admin.ModelAdmin):
+    """The log is read-only: it is the truth that statuses and projections are rebuilt from."""
+
+    list_display = ["seq", "type", "order_id", "producer", "mode", "occurred_at", "published_at"]
+    list_filter = ["type", "producer", "mode"]
+    search_fields = ["=order_id", "=event_id"]
+    fields = [
+        "seq",
+        "event_id",
+        "type",
+        "version",
+        "order_id",
+        "mode",
+        "producer",
+        "occurred_at",
+        "causation_id",
+        "published_at",
+        "payload_masked",
+    ]
+    readonly_fields = fields
+
+    @admin.display(description="payload (token masked)")
+    def payload_masked(self, obj: Event) -> str:
+        return payload_html(obj.payload)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Event | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Event | None = None) -> bool:
+        return False
 
 
 @admin.register(DeadLetter)

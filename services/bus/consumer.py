@@ -9,8 +9,8 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from services.bus import hooks
 from services.bus.deliveries import delivery_duplicate, delivery_handled
-from services.bus.faults import faults_before_handler, faults_recording
 from services.bus.registry import handler_for, subscriber
 from services.bus.schemas import envelope_validate
 
@@ -34,8 +34,8 @@ def event_consume(
     envelope, payload = envelope_validate(data)
     handler = handler_for(service, envelope.type)
     inbox = subscriber(service).inbox
-    with faults_recording(injected) as applied:
-        faults_before_handler(service=service, order_id=envelope.orderId)
+    with hooks.delivery_notes(injected) as applied:
+        hooks.delivery_run(service=service, order_id=envelope.orderId)
         try:
             with transaction.atomic():
                 inbox.objects.create(

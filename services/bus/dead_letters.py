@@ -6,10 +6,6 @@ import json
 import traceback
 from typing import Any
 
-from django.db import transaction
-from django.db.models import QuerySet
-from django.utils import timezone
-
 from services.bus.models import DeadLetter
 
 
@@ -27,23 +23,6 @@ def dead_letter_store(
         error=error_text(error),
         attempts=attempts,
     )
-
-
-def dead_letters_redrive(letters: QuerySet[DeadLetter]) -> int:
-    """Send each letter's event to its service again, through the same idempotent path."""
-    from services.bus.tasks import deliver
-
-    count = 0
-    for letter in letters.filter(redriven_at__isnull=True):
-        with transaction.atomic():
-            DeadLetter.objects.filter(pk=letter.pk).update(redriven_at=timezone.now())
-            transaction.on_commit(
-                lambda letter=letter: deliver.apply_async(
-                    args=(letter.service, letter.envelope), queue=letter.service
-                )
-            )
-        count += 1
-    return count
 
 
 def storable_text(text: str) -> str:

@@ -1,10 +1,69 @@
-"""What the bus itself keeps: each service's inbox (shape only), the dead letters, and the
-operator's levers and records: which services are stopped, which faults are injected, and how
-each event was delivered to each service."""
+"""What the bus keeps: the event log (which is also the outbox), each service's inbox (shape
+only), the dead letters, and how each event was delivered to each service."""
 
 from __future__ import annotations
 
+import uuid
+from typing import Any
+
 from django.db import models
+
+
+class Event(models.Model):
+    """One stored event: the envelope of the contract, and its outbox state.
+
+    ``order_id`` is a plain column, not a foreign key: every service appends to the log, and a
+    key to the order service's table would make each append lock that order's row (FOR KEY
+    SHARE), which is how a deadlock between the order service and the log's lock came about.
+    """
+
+    class Mode(models.TextChoices):
+        # Delivered to every subscribing service's queue.
+        EVENTS = "events", "delivered"
+        # Recorded for the log and the live pages only: the request-response checkout's record
+        # of what it did by calling the services directly. Never delivered, never reconciled.
+        SYNC = "sync", "recorded only"
+
+    seq = models.BigAutoField(primary_key=True)
+    event_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    type = models.CharField(max_length=40, db_index=True)
+    version = models.PositiveSmallIntegerField()
+    order_id = models.BigIntegerField(db_index=True)
+    mode = models.CharField(max_length=8, choices=Mode.choices, default=Mode.EVENTS)
+    occurred_at = models.DateTimeField()
+    producer = models.CharField(max_length=20)
+    causation_id = models.UUIDField(null=True, blank=True)
+    payload = models.JSONField()
+    published_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        # The table the log has always had: it moved here from the order service unchanged.
+        db_table = "orders_event"
+        ordering = ["seq"]
+        indexes = [
+            models.Index(
+                fields=["seq"],
+                name="event_unpublished",
+                condition=models.Q(published_at__isnull=True),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.type} (order {self.order_id})"
+
+    def envelope(self) -> dict[str, Any]:
+        """The event as the contract's JSON envelope, exactly as consumers receive it."""
+        return {
+            "seq": self.seq,
+            "eventId": str(self.event_id),
+            "type": self.type,
+            "version": self.version,
+            "orderId": self.order_id,
+            "occurredAt": self.occurred_at.isoformat(),
+            "producer": self.producer,
+            "causationId": str(self.causation_id) if self.causation_id else None,
+            "payload": self.payload,
+        }
 
 
 class Inbox(models.Model):
@@ -40,58 +99,6 @@ class DeadLetter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_type} for {self.service} (order {self.order_id})"
-
-
-class ServiceState(models.Model):
-    """Whether the operator wants a service to consume its queue (no row: it runs).
-
-    The broker-side truth is the workers' consumers; this row is what they are told again when a
-    worker starts, so a stopped service stays stopped across reloads and restarts.
-    """
-
-    service = models.CharField(max_length=20, primary_key=True)
-    running = models.BooleanField(default=True)
-    changed_at = models.DateTimeField(auto_now=True)
-    changed_by = models.CharField(max_length=150, blank=True)
-
-    def __str__(self) -> str:
-        return f"{self.service}: {'running' if self.running else 'stopped'}"
-
-
-class Fault(models.Model):
-    """A fault the operator injected into one service, for every order or for one order."""
-
-    class Kind(models.TextChoices):
-        LATENCY = "latency", "added latency (ms)"
-        FAILURE = "failure", "failure rate (0..1), retried then dead-lettered"
-        DUPLICATE = "duplicate", "duplicate delivery of every event"
-        DECLINE = "decline", "forced payment decline"
-        OUT_OF_STOCK = "out_of_stock", "forced out of stock"
-
-    service = models.CharField(max_length=20)
-    kind = models.CharField(max_length=16, choices=Kind.choices)
-    # Milliseconds for latency, a probability for failure; unused by the others.
-    value = models.FloatField(default=0)
-    order_id = models.BigIntegerField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    created_by = models.CharField(max_length=150, blank=True)
-
-    class Meta:
-        ordering = ["service", "kind", "id"]
-
-    def __str__(self) -> str:
-        return self.label()
-
-    def label(self) -> str:
-        what = {
-            self.Kind.LATENCY: f"+{self.value:g} ms latency",
-            self.Kind.FAILURE: f"{self.value:.0%} failures",
-            self.Kind.DUPLICATE: "duplicate delivery",
-            self.Kind.DECLINE: "forced decline",
-            self.Kind.OUT_OF_STOCK: "forced out of stock",
-        }[self.Kind(self.kind)]
-        scope = f"order {self.order_id}" if self.order_id else "every order"
-        return f"fault #{self.pk}: {what} at {self.service}, {scope}"
 
 
 class Delivery(models.Model):

@@ -1,9 +1,10 @@
 """Where a stored event goes next.
 
 ``event_emit`` records an event in the caller's transaction. After that transaction commits,
-``outbox_flush`` hands the event to the broker, one message per subscribing service's queue, and
-pushes it to the live pages. If the broker cannot take it, the row stays unpublished and the relay
-(services/bus/relay.py) sends it later. An event of a rolled-back change is never sent.
+``outbox_flush`` hands the event to the broker, one message per subscribing service's queue,
+and the hooks registered for committed events run (the live pages push it to browsers). If the
+broker cannot take it, the row stays unpublished and the relay (services/bus/relay.py) sends it
+later. An event of a rolled-back change is never sent.
 
 What the broker took is marked ``published_at`` by a thread of the process, every
 ``_MARK_EVERY_S`` for all the flushes since (``_PublishedMarks``), not by a write of its own
@@ -24,9 +25,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
-from orders.live import envelope_of, events_broadcast
-from orders.models import Event
-from services.bus.faults import fault_duplicate
+from services.bus import hooks
+from services.bus.models import Event
 from services.bus.registry import subscribers_of
 from services.bus.schemas import Envelope, Payload
 
@@ -68,23 +68,27 @@ def event_emit(
         producer=payload.producer,
         causation_id=causation_id,
         payload=payload.model_dump(mode="json"),
+        mode=Event.Mode.EVENTS if deliver else Event.Mode.SYNC,
         published_at=None if deliver else timezone.now(),
     )
-    if deliver:
-        transaction.on_commit(lambda: outbox_flush([event]))
-    else:
-        transaction.on_commit(lambda: events_broadcast([event]))
+    transaction.on_commit(lambda: _committed(event))
     return event
 
 
-def outbox_flush(events: Iterable[Event], *, broadcast: bool = True) -> list[int]:
+def _committed(event: Event) -> None:
+    if event.mode == Event.Mode.EVENTS:
+        outbox_flush([event])
+    hooks.committed_run([event])
+
+
+def outbox_flush(events: Iterable[Event]) -> list[int]:
     """Send committed events to every subscribing queue; returns the seqs the broker took."""
     from services.bus.tasks import deliver
 
     events = list(events)
     sent: list[int] = []
     for event in events:
-        envelope = envelope_of(event)
+        envelope = event.envelope()
         try:
             for service in subscribers_of(event.type):
                 # argsrepr: Celery would otherwise put a repr of the whole envelope, payment
@@ -96,10 +100,10 @@ def outbox_flush(events: Iterable[Event], *, broadcast: bool = True) -> list[int
                     argsrepr=f"({service!r}, {event.type} seq {event.seq})",
                     kwargsrepr="{}",
                 )
-                if duplicate := fault_duplicate(service=service, order_id=event.order_id):
+                for label in hooks.copies_for(service=service, order_id=event.order_id):
                     deliver.apply_async(
                         args=(service, envelope),
-                        kwargs={"injected": duplicate.label},
+                        kwargs={"injected": label},
                         queue=service,
                         retry_policy=_PUBLISH_RETRY,
                     )
@@ -109,8 +113,6 @@ def outbox_flush(events: Iterable[Event], *, broadcast: bool = True) -> list[int
         sent.append(event.seq)
     if sent:
         _published_marks.add(sent)
-    if broadcast:
-        events_broadcast(events)
     return sent
 
 
@@ -206,4 +208,4 @@ def published_marks_write() -> None:
         _published_marks._write(seqs, last_at or timezone.now())
 
 
-__all__ = ["Envelope", "envelope_of", "event_emit", "outbox_flush"]
+__all__ = ["Envelope", "event_emit", "outbox_flush"]

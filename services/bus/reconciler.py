@@ -23,9 +23,7 @@ from django.conf import settings
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from orders.models import Event, Order
-from services.bus.models import DeadLetter
-from services.bus.outbox import envelope_of
+from services.bus.models import DeadLetter, Event
 from services.bus.registry import subscribers
 from services.bus.schemas import mask_token
 
@@ -98,7 +96,7 @@ def events_unhandled(
         published_at__isnull=False,
         occurred_at__lte=now - timedelta(seconds=_after_s(after_s)),
         occurred_at__gte=now - timedelta(seconds=horizon),
-        order__mode=Order.Mode.EVENTS,
+        mode=Event.Mode.EVENTS,
     )
     found: list[tuple[str, Event]] = []
     for subscriber in subscribers().values():
@@ -125,14 +123,14 @@ def tokens_redact(*, limit: int = 500) -> int:
     After that the log keeps the masked form, the same one the pages show. A request-response
     order's token is masked as soon as a pass sees it: its payment was taken in the request.
     """
-    all_handled = Q(order__mode=Order.Mode.EVENTS, published_at__isnull=False)
+    all_handled = Q(mode=Event.Mode.EVENTS, published_at__isnull=False)
     for subscriber in subscribers().values():
         if "OrderCreated" in subscriber.handles:
             all_handled &= Q(Exists(subscriber.inbox.objects.filter(event_id=OuterRef("event_id"))))
     # A request-response order's event is never delivered: nothing needs its token after commit.
     candidates = (
         Event.objects.filter(type="OrderCreated")
-        .filter(all_handled | Q(order__mode=Order.Mode.SYNC))
+        .filter(all_handled | Q(mode=Event.Mode.SYNC))
         .exclude(payload__paymentToken__startswith="tok_****")
     )
     count = 0
@@ -169,7 +167,7 @@ def _send(service: str, event: Event) -> bool:
     from services.bus.tasks import deliver
 
     try:
-        deliver.apply_async(args=(service, envelope_of(event)), queue=service, retry=False)
+        deliver.apply_async(args=(service, event.envelope()), queue=service, retry=False)
     except (OperationalError, OSError) as exc:
         log.warning("broker unreachable, %s for %s waits: %s", event.seq, service, exc)
         return False

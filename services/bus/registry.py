@@ -1,8 +1,9 @@
 """Who listens to what: the one place that maps event types to the services that handle them.
 
 A publisher never names its consumers. Each service declares ``HANDLES`` (event type -> handler)
-in its ``handlers.py`` and its inbox table; this module lists the services. Each service has a
-Celery queue of its own name, so it can be stopped, scaled and restarted on its own.
+and ``INBOX`` in its ``handlers.py``, and its app config (a ``SubscriberConfig``) enters them
+here when Django starts; the bus itself names no service. Each service has a Celery queue of its
+own name, so it can be stopped, scaled and restarted on its own.
 """
 
 from __future__ import annotations
@@ -12,19 +13,14 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import import_module
 
+from django.apps import AppConfig
 from django.db import models
 
 from services.bus.schemas import Envelope, Payload
 
 Handler = Callable[[Envelope, Payload], None]
 
-# service name -> the module holding its HANDLES and INBOX. The queue has the service's name.
-_SERVICES = {
-    "orders": "orders.handlers",
-    "payment": "services.payment.handlers",
-    "inventory": "services.inventory.handlers",
-    "notification": "services.notification.handlers",
-}
+_subscribers: dict[str, Subscriber] = {}
 
 
 class NotSubscribed(LookupError):
@@ -42,13 +38,25 @@ class Subscriber:
         return self.name
 
 
-@cache
+class SubscriberConfig(AppConfig):
+    """The app config of a subscribing service: ``handlers`` names its module of HANDLES and
+    INBOX, and the service (and its queue) is named after the app's label."""
+
+    handlers: str
+
+    def ready(self) -> None:
+        module = import_module(self.handlers)
+        subscribe(Subscriber(name=self.label, handles=dict(module.HANDLES), inbox=module.INBOX))
+
+
+def subscribe(found: Subscriber) -> None:
+    _subscribers[found.name] = found
+    subscribers_of.cache_clear()
+
+
 def subscribers() -> dict[str, Subscriber]:
-    found = {}
-    for name, module_path in _SERVICES.items():
-        module = import_module(module_path)
-        found[name] = Subscriber(name=name, handles=dict(module.HANDLES), inbox=module.INBOX)
-    return found
+    """Every subscribing service, in the order of INSTALLED_APPS."""
+    return _subscribers
 
 
 def subscriber(name: str) -> Subscriber:

@@ -7,7 +7,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from orders.models import Event
+from services.bus.models import Event
 from services.bus.outbox import outbox_flush, published_marks_write
 
 
@@ -28,7 +28,7 @@ def outbox_relay(*, older_than_s: float | None = None, limit: int = 500) -> int:
     if not stale:
         return 0
     # Pages were told at commit time; a page that missed it catches up on the next seq it sees.
-    sent = outbox_flush(stale, broadcast=False)
+    sent = outbox_flush(stale)
     # Marked now, not by the marks thread: the next pass must not find them unsent again.
     published_marks_write()
     return len(sent)

@@ -20,10 +20,17 @@ from pydantic import (
     field_validator,
 )
 
-TOKEN_PATTERN = re.compile(r"^tok_[A-Za-z0-9_]{1,64}$")
+TOKEN_PATTERN = re.compile(r"tok_[A-Za-z0-9_]{1,64}")
+# Test mode (CONTRACT.md): every well-formed token is charged but this one, which is declined.
+DECLINED_TOKEN = "tok_declined"
 # The form an OrderCreated keeps in the log once every subscriber has handled it
 # (services/bus/reconciler.py): still valid to read back, never a token anyone can charge.
-REDACTED_TOKEN_PATTERN = re.compile(r"^tok_\*{4}[A-Za-z0-9_]{0,4}$")
+REDACTED_TOKEN_PATTERN = re.compile(r"tok_\*{4}[A-Za-z0-9_]{0,4}")
+
+
+def token_is_well_formed(token: str) -> bool:
+    """The token rule: ``tok_`` and 1-64 letters, digits or ``_``, and nothing else."""
+    return TOKEN_PATTERN.fullmatch(token) is not None
 
 
 class UnknownEventType(ValueError):
@@ -59,7 +66,7 @@ class OrderCreated(Payload):
     @field_validator("paymentToken")
     @classmethod
     def _token_is_well_formed(cls, value: str) -> str:
-        if not (TOKEN_PATTERN.match(value) or REDACTED_TOKEN_PATTERN.match(value)):
+        if not (token_is_well_formed(value) or REDACTED_TOKEN_PATTERN.fullmatch(value)):
             raise ValueError("paymentToken must look like tok_...")
         return value
 

@@ -1,7 +1,8 @@
-from django.apps import AppConfig
+from services.bus import registry
 
 
-class InventoryConfig(AppConfig):
+class InventoryConfig(registry.SubscriberConfig):
     name = "services.inventory"
     label = "inventory"
     verbose_name = "Inventory service"
+    handlers = "services.inventory.handlers"

@@ -1,12 +1,39 @@
-"""Reserving and releasing stock: atomic, never below zero, once per order."""
+"""Where stock is reserved and released: atomic, never below zero, once per order.
+
+Whether an order may take stock at all is the rule's (``reserve_rule_use``): by default every
+order may, and the operator's console wraps it to force "out of stock" on purpose.
+"""
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from django.db.models import F
 
-from services.bus.faults import fault_forced
-from services.bus.models import Fault
 from services.inventory.models import Reservation, Stock
+
+
+class ReserveRule(Protocol):
+    def allows(self, *, order_id: int) -> bool: ...
+
+
+class OpenShelf:
+    """Every order may take what is on hand."""
+
+    def allows(self, *, order_id: int) -> bool:
+        return True
+
+
+_rule: ReserveRule = OpenShelf()
+
+
+def reserve_rule() -> ReserveRule:
+    return _rule
+
+
+def reserve_rule_use(rule: ReserveRule) -> None:
+    global _rule
+    _rule = rule
 
 
 def stock_reserve(*, order_id: int, product_id: int, quantity: int) -> tuple[Reservation, bool]:
@@ -15,8 +42,7 @@ def stock_reserve(*, order_id: int, product_id: int, quantity: int) -> tuple[Res
     if existing is not None:
         return existing, False
     # One conditional UPDATE: two orders racing for the last unit cannot both pass the check.
-    forced = fault_forced(service="inventory", kind=Fault.Kind.OUT_OF_STOCK, order_id=order_id)
-    taken = not forced and Stock.objects.filter(
+    taken = _rule.allows(order_id=order_id) and Stock.objects.filter(
         product_id=product_id, on_hand__gte=quantity
     ).update(on_hand=F("on_hand") - quantity)
     reservation = Reservation.objects.create(
@@ -52,3 +78,12 @@ def stock_level(product_id: int | None) -> int:
     return (
         Stock.objects.filter(product_id=product_id).values_list("on_hand", flat=True).first() or 0
     )
+
+
+def stock_seed(*, product_id: int, on_hand: int) -> bool:
+    """Put a product on the shelf with ``on_hand`` units, once: a product already stocked keeps
+    what it has, so loading the demo again never resets a running shop."""
+    _, created = Stock.objects.get_or_create(
+        product_id=product_id, defaults={"on_hand": on_hand, "initial": on_hand}
+    )
+    return created

@@ -1,7 +1,8 @@
-from django.apps import AppConfig
+from services.bus import registry
 
 
-class NotificationConfig(AppConfig):
+class NotificationConfig(registry.SubscriberConfig):
     name = "services.notification"
     label = "notification"
     verbose_name = "Notification service"
+    handlers = "services.notification.handlers"

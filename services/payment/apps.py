@@ -1,7 +1,8 @@
-from django.apps import AppConfig
+from services.bus import registry
 
 
-class PaymentConfig(AppConfig):
+class PaymentConfig(registry.SubscriberConfig):
     name = "services.payment"
     label = "payment"
     verbose_name = "Payment service"
+    handlers = "services.payment.handlers"

@@ -1,26 +1,51 @@
-"""Where a payment is decided: the test-mode gateway, the charge and the refund."""
+"""Where a payment is decided: the gateway, the charge and the refund.
+
+The decision is the gateway's. The service is given one (``payment_gateway_use``) and knows
+nothing of who wraps it: the sandbox (test-mode) gateway below is the default, and the
+operator's console wraps it to force declines on purpose.
+"""
 
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import NamedTuple, Protocol
 
 from django.utils import timezone
 
-from services.bus.faults import fault_forced
-from services.bus.models import Fault
-from services.bus.schemas import TOKEN_PATTERN
+from services.bus.schemas import DECLINED_TOKEN, token_is_well_formed
 from services.payment.models import Payment
 
-DECLINED_TOKEN = "tok_declined"
+
+class Decision(NamedTuple):
+    ok: bool
+    reason: str
 
 
-def payment_decide(token: str) -> tuple[bool, str]:
+class Gateway(Protocol):
+    def decide(self, *, order_id: int, token: str) -> Decision: ...
+
+
+class SandboxGateway:
     """Test mode, per the contract: any well-formed ``tok_...`` succeeds but ``tok_declined``."""
-    if not TOKEN_PATTERN.match(token):
-        return False, "malformed payment token"
-    if token == DECLINED_TOKEN:
-        return False, "card declined"
-    return True, ""
+
+    def decide(self, *, order_id: int, token: str) -> Decision:
+        if not token_is_well_formed(token):
+            return Decision(False, "malformed payment token")
+        if token == DECLINED_TOKEN:
+            return Decision(False, "card declined")
+        return Decision(True, "")
+
+
+_gateway: Gateway = SandboxGateway()
+
+
+def payment_gateway() -> Gateway:
+    return _gateway
+
+
+def payment_gateway_use(gateway: Gateway) -> None:
+    global _gateway
+    _gateway = gateway
 
 
 def payment_charge(*, order_id: int, amount: Decimal, token: str) -> tuple[Payment, bool]:
@@ -28,11 +53,7 @@ def payment_charge(*, order_id: int, amount: Decimal, token: str) -> tuple[Payme
     existing = Payment.objects.filter(order_id=order_id).first()
     if existing is not None:
         return existing, False
-    ok, reason = payment_decide(token)
-    if ok and (
-        forced := fault_forced(service="payment", kind=Fault.Kind.DECLINE, order_id=order_id)
-    ):
-        ok, reason = False, f"card declined by injected {forced.label}"[:200]
+    ok, reason = _gateway.decide(order_id=order_id, token=token)
     payment = Payment.objects.create(
         order_id=order_id,
         amount=amount,

@@ -224,9 +224,10 @@ class _Soak:
 
 def _place(options: dict[str, Any]) -> None:
     """The placer: a steady stream of orders, some events sent again, then wait for the end."""
-    from orders.models import TERMINAL_STATUSES, Customer, Event, Order, Product
+    from orders.models import TERMINAL_STATUSES, Customer, Order, Product
     from orders.placement import order_place
     from orders.validation import OrderRequest
+    from services.bus.models import Event
     from services.bus.outbox import outbox_flush
     from services.inventory.models import Stock
 
@@ -257,7 +258,7 @@ def _place(options: dict[str, Any]) -> None:
             # Re-publish a share of what the last orders emitted so far: duplicate delivery.
             recent = list(Event.objects.filter(order_id__in=order_ids[-30:]))
             again = [e for e in recent if rng.random() < options["duplicates"]]
-            republished += len(outbox_flush(again, broadcast=False))
+            republished += len(outbox_flush(again))
             emit(placed=i + 1)
     placing_s = round(time.monotonic() - started, 1)
     emit(placed=len(order_ids), placing_done=True, placing_s=placing_s)

@@ -24,7 +24,8 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from orders.aggregator import status_fold
-from orders.models import TERMINAL_STATUSES, Event, Order, OrderStatus
+from orders.models import TERMINAL_STATUSES, Order, OrderStatus
+from services.bus.models import Event
 from services.inventory.models import Reservation, Stock
 from services.notification.models import SentNotification
 from services.payment.models import Payment

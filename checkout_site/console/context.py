@@ -11,7 +11,7 @@ from typing import Any
 from django.db import DatabaseError
 from django.http import HttpRequest
 
-from services.bus.control import services_running
+from checkout_site.console.control import services_running
 
 
 def bus_status(request: HttpRequest) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from django.db import DatabaseError, transaction
 from kombu.exceptions import OperationalError
 
 from checkout_site.celery import app
-from services.bus.models import ServiceState
+from checkout_site.console.models import ServiceState
 from services.bus.registry import subscriber, subscribers
 
 log = logging.getLogger(__name__)

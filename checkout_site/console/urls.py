@@ -1,6 +1,6 @@
 from django.urls import path
 
-from orders import console
+from checkout_site.console import views as console
 
 urlpatterns = [
     path(

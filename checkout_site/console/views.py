@@ -27,21 +27,23 @@ from kombu.exceptions import OperationalError
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from orders.models import Customer, Order, OrderStatus, Product
-from orders.search import OrderFilter, orders_find
-from services.bus.broker import broker_settings, queue_depths
-from services.bus.control import (
+from checkout_site.console.bus_settings import broker_settings
+from checkout_site.console.control import (
     BrokerUnreachable,
     consumers_by_worker,
     service_start,
     service_stop,
     services_running,
 )
-from services.bus.dead_letters import dead_letters_redrive
-from services.bus.faults import fault_add, fault_remove
-from services.bus.lifecycle import events_lifecycle
-from services.bus.metrics import CheckoutCollector, delivery_counters, latency, throughput
-from services.bus.models import DeadLetter, Fault
+from checkout_site.console.faults import fault_add, fault_remove
+from checkout_site.console.lifecycle import events_lifecycle
+from checkout_site.console.metrics import CheckoutCollector, delivery_counters, latency, throughput
+from checkout_site.console.models import Fault
+from checkout_site.console.search import OrderFilter, orders_find
+from orders.models import Customer, Order, OrderStatus, Product
+from services.bus.broker import queue_depths
+from services.bus.models import DeadLetter
+from services.bus.redrive import dead_letters_redrive
 from services.bus.registry import NotSubscribed, subscriber, subscribers
 from services.bus.schemas import event_types, json_schemas, mask_payload
 

@@ -2,28 +2,33 @@
 
 They are rows (``Fault``), so every web process and worker sees the same ones. The table is read
 at most once a second per process: the hot path of a delivery pays a dict lookup, not a query.
-Each fault that acts is noted in the current delivery's record (``faults_recording``), so the
-console shows it on the event and attempt it changed.
+
+Nothing in the bus or a service knows of them. ``faults_install`` (from the console's app
+config) hooks them in from outside: latency and failures on the bus's "delivery about to run"
+hook, duplicates on its "publishing" hook, and a forced decline or out-of-stock as a wrapper
+around the gateway the payment service and the rule the inventory service are given. Each fault
+that acts is noted on the current delivery (``delivery_note``), so the console shows it on the
+event and attempt it changed.
 """
 
 from __future__ import annotations
 
 import random
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
 from dataclasses import dataclass
 
-from services.bus.models import Fault
+from checkout_site.console.models import Fault
+from services.bus import hooks
+from services.bus.hooks import DeliveryFailure, delivery_note
+from services.inventory import stock
+from services.payment import payments
 
 CACHE_SECONDS = 1.0
 
 _cache: tuple[float, tuple[ActiveFault, ...]] = (float("-inf"), ())
-_applied: ContextVar[list[str] | None] = ContextVar("faults_applied", default=None)
 
 
-class InjectedFailure(RuntimeError):
+class InjectedFailure(DeliveryFailure):
     """Raised on purpose by a failure-rate fault; retried and dead-lettered like any error."""
 
 
@@ -83,42 +88,61 @@ def fault_remove(*, fault_id: int) -> bool:
     return bool(deleted)
 
 
-@contextmanager
-def faults_recording(*already: str) -> Iterator[list[str]]:
-    """Collect the labels of faults that act inside the block (for the delivery's record)."""
-    applied = [a for a in already if a]
-    token = _applied.set(applied)
-    try:
-        yield applied
-    finally:
-        _applied.reset(token)
-
-
-def fault_note(label: str) -> None:
-    applied = _applied.get()
-    if applied is not None and label not in applied:
-        applied.append(label)
-
-
-def faults_before_handler(*, service: str, order_id: int) -> None:
+def faults_before_handler(service: str, order_id: int) -> None:
     """Added latency, then a failure with the configured probability: before the transaction."""
     latency = fault_find(service=service, kind=Fault.Kind.LATENCY, order_id=order_id)
     if latency is not None and latency.value > 0:
-        fault_note(latency.label)
+        delivery_note(latency.label)
         time.sleep(latency.value / 1000)
     failure = fault_find(service=service, kind=Fault.Kind.FAILURE, order_id=order_id)
     if failure is not None and random.random() < failure.value:
-        fault_note(failure.label)
+        delivery_note(failure.label)
         raise InjectedFailure(f"injected failure ({failure.label})")
 
 
 def fault_forced(*, service: str, kind: str, order_id: int) -> ActiveFault | None:
-    """The one hook the payment and inventory cores ask: is this outcome forced for the order?"""
+    """Is this outcome forced for the order? Noted on the delivery when it is."""
     fault = fault_find(service=service, kind=kind, order_id=order_id)
     if fault is not None:
-        fault_note(fault.label)
+        delivery_note(fault.label)
     return fault
 
 
-def fault_duplicate(*, service: str, order_id: int) -> ActiveFault | None:
-    return fault_find(service=service, kind=Fault.Kind.DUPLICATE, order_id=order_id)
+def fault_copies(service: str, order_id: int) -> list[str]:
+    duplicate = fault_find(service=service, kind=Fault.Kind.DUPLICATE, order_id=order_id)
+    return [duplicate.label] if duplicate is not None else []
+
+
+@dataclass(frozen=True)
+class DecliningGateway:
+    """The payment service's gateway, but a decline fault turns a charge into a decline."""
+
+    inner: payments.Gateway
+
+    def decide(self, *, order_id: int, token: str) -> payments.Decision:
+        decision = self.inner.decide(order_id=order_id, token=token)
+        if decision.ok and (
+            forced := fault_forced(service="payment", kind=Fault.Kind.DECLINE, order_id=order_id)
+        ):
+            return payments.Decision(False, f"card declined by injected {forced.label}"[:200])
+        return decision
+
+
+@dataclass(frozen=True)
+class EmptyShelfRule:
+    """The inventory service's rule, but an out-of-stock fault refuses every reservation."""
+
+    inner: stock.ReserveRule
+
+    def allows(self, *, order_id: int) -> bool:
+        forced = fault_forced(service="inventory", kind=Fault.Kind.OUT_OF_STOCK, order_id=order_id)
+        return not forced and self.inner.allows(order_id=order_id)
+
+
+def faults_install() -> None:
+    hooks.on_delivery(faults_before_handler)
+    hooks.on_publish(fault_copies)
+    if not isinstance(payments.payment_gateway(), DecliningGateway):
+        payments.payment_gateway_use(DecliningGateway(payments.payment_gateway()))
+    if not isinstance(stock.reserve_rule(), EmptyShelfRule):
+        stock.reserve_rule_use(EmptyShelfRule(stock.reserve_rule()))

@@ -19,8 +19,9 @@ from django.utils import timezone
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from orders.models import Event, Order
-from services.bus.models import DeadLetter, Delivery, Fault
+from checkout_site.console.models import Fault
+from orders.models import Order
+from services.bus.models import DeadLetter, Delivery, Event
 from services.bus.registry import subscribers
 
 QUANTILES = (0.5, 0.95, 0.99)
@@ -152,8 +153,8 @@ class CheckoutCollector(Collector):
         yield from metrics
 
     def _read(self) -> Iterator[Metric]:
+        from checkout_site.console.control import services_running
         from services.bus.broker import queue_depths
-        from services.bus.control import services_running
 
         families = {
             kind: CounterMetricFamily(

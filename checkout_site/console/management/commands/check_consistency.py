@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from orders.consistency import consistency_check
+from checkout_site.console.consistency import consistency_check
 
 
 class Command(BaseCommand):

@@ -7,8 +7,7 @@ from typing import Any
 
 from django.db.models import Q
 
-from orders.models import Event, Order
-from services.bus.models import Delivery
+from services.bus.models import Delivery, Event
 from services.bus.registry import subscribers_of
 from services.bus.schemas import mask_payload
 
@@ -50,7 +49,7 @@ def events_lifecycle(
             "producer",
             "causation_id",
             "payload",
-            "order__mode",
+            "mode",
         )[: limit + 1]
     )
     more = len(rows) > limit
@@ -63,7 +62,7 @@ def events_lifecycle(
 
 
 def _event_view(row: dict[str, Any], deliveries: dict[str, Delivery]) -> dict[str, Any]:
-    sync = row["order__mode"] == Order.Mode.SYNC
+    sync = row["mode"] == Event.Mode.SYNC
     return {
         "seq": row["seq"],
         "eventId": str(row["event_id"]),

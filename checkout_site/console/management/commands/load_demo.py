@@ -1,4 +1,8 @@
-"""Load the demo catalog (idempotent): customers, products and their stock."""
+"""Load the demo catalog (idempotent): customers, products and their stock.
+
+The site's data, handed to each service to store in its own tables: the order service keeps
+the customers and the catalog, the inventory service the stock.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +14,8 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from orders.models import Customer, Product
-from services.inventory.models import Stock
+from orders.catalog import customer_save, product_list
+from services.inventory.stock import stock_seed
 
 CUSTOMERS = [
     (123, "Ada Lovelace", "ada@example.com"),
@@ -33,23 +37,13 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         with transaction.atomic():
             for pk, name, email in CUSTOMERS:
-                Customer.objects.update_or_create(pk=pk, defaults={"name": name, "email": email})
+                customer_save(pk=pk, name=name, email=email)
             for pk, name, price, stock, description in PRODUCTS:
-                product, created = Product.objects.get_or_create(
-                    pk=pk,
-                    defaults={
-                        "name": name,
-                        "price": Decimal(price),
-                        "description": description,
-                        "stock": stock,
-                    },
-                )
-                # Stock is the inventory service's; the catalog's figure is its read model.
                 # Both are set only the first time, so reloading never resets a running shop.
-                if created:
-                    Stock.objects.get_or_create(
-                        product_id=pk, defaults={"on_hand": stock, "initial": stock}
-                    )
+                if product_list(
+                    pk=pk, name=name, price=Decimal(price), description=description, stock=stock
+                ):
+                    stock_seed(product_id=pk, on_hand=stock)
         self.stdout.write(f"demo catalog: {len(CUSTOMERS)} customers, {len(PRODUCTS)} products")
         self._superuser()
 

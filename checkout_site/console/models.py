@@ -1,0 +1,65 @@
+"""The operator's records: which services are stopped, and which faults are injected.
+
+Their tables keep the names they had when the bus held them (``bus_*``): the console took them
+over with their rows.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class ServiceState(models.Model):
+    """Whether the operator wants a service to consume its queue (no row: it runs).
+
+    The broker-side truth is the workers' consumers; this row is what they are told again when a
+    worker starts, so a stopped service stays stopped across reloads and restarts.
+    """
+
+    service = models.CharField(max_length=20, primary_key=True)
+    running = models.BooleanField(default=True)
+    changed_at = models.DateTimeField(auto_now=True)
+    changed_by = models.CharField(max_length=150, blank=True)
+
+    class Meta:
+        db_table = "bus_servicestate"
+
+    def __str__(self) -> str:
+        return f"{self.service}: {'running' if self.running else 'stopped'}"
+
+
+class Fault(models.Model):
+    """A fault the operator injected into one service, for every order or for one order."""
+
+    class Kind(models.TextChoices):
+        LATENCY = "latency", "added latency (ms)"
+        FAILURE = "failure", "failure rate (0..1), retried then dead-lettered"
+        DUPLICATE = "duplicate", "duplicate delivery of every event"
+        DECLINE = "decline", "forced payment decline"
+        OUT_OF_STOCK = "out_of_stock", "forced out of stock"
+
+    service = models.CharField(max_length=20)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    # Milliseconds for latency, a probability for failure; unused by the others.
+    value = models.FloatField(default=0)
+    order_id = models.BigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.CharField(max_length=150, blank=True)
+
+    class Meta:
+        db_table = "bus_fault"
+        ordering = ["service", "kind", "id"]
+
+    def __str__(self) -> str:
+        return self.label()
+
+    def label(self) -> str:
+        what = {
+            self.Kind.LATENCY: f"+{self.value:g} ms latency",
+            self.Kind.FAILURE: f"{self.value:.0%} failures",
+            self.Kind.DUPLICATE: "duplicate delivery",
+            self.Kind.DECLINE: "forced decline",
+            self.Kind.OUT_OF_STOCK: "forced out of stock",
+        }[self.Kind(self.kind)]
+        scope = f"order {self.order_id}" if self.order_id else "every order"
+        return f"fault #{self.pk}: {what} at {self.service}, {scope}"
