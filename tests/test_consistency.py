@@ -10,9 +10,9 @@ from django.core.management.base import CommandError
 from django.utils import timezone
 
 from orders.consistency import consistency_check
+from orders.contract import OrderRequest
 from orders.models import Event, Order
 from orders.placement import order_place
-from orders.validation import OrderRequest
 from services.inventory.models import Reservation, Stock
 from services.notification.models import SentNotification
 from services.payment.models import Payment

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from orders.consistency import consistency_check
+from orders.contract import OrderRequest
 from orders.models import Customer, Event, Order, Product
 from orders.placement import order_place
-from orders.validation import OrderRequest
 from services.bus.consumer import Outcome
 from services.inventory.models import Reservation, Stock
 from services.notification.models import SentNotification

@@ -7,9 +7,9 @@ import re
 
 import pytest
 
+from orders.contract import OrderRequest
 from orders.models import Event
 from orders.sync_checkout import order_place_sync
-from orders.validation import OrderRequest
 from tests.helpers import post_order
 
 pytestmark = pytest.mark.django_db
