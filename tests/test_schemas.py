@@ -100,14 +100,15 @@ def test_an_envelope_missing_its_seq_is_rejected():
         envelope_validate(data)
 
 
-def test_a_producer_cannot_build_an_order_created_with_a_bad_token():
+@pytest.mark.parametrize("token", ["card-4242", "tok_abc123\n"])
+def test_a_producer_cannot_build_an_order_created_with_a_bad_token(token):
     with pytest.raises(ValidationError):
         schemas.OrderCreated(
             userId=1,
             productId=1,
             quantity=1,
             amount="1.00",
-            paymentToken="card-4242",
+            paymentToken=token,
             customerEmail="a@example.com",
         )
 
@@ -141,15 +142,3 @@ def test_a_well_formed_token_is_valid(token):
 )
 def test_anything_else_is_not_a_token(token):
     assert not token_is_valid(token)
-
-
-def test_an_order_created_refuses_a_token_with_a_trailing_newline():
-    with pytest.raises(ValidationError):
-        schemas.OrderCreated(
-            userId=1,
-            productId=1,
-            quantity=1,
-            amount="1.00",
-            paymentToken="tok_abc123\n",
-            customerEmail="a@example.com",
-        )
