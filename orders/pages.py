@@ -93,6 +93,7 @@ def _shop_context() -> dict[str, Any]:
         "customers": customers,
         "orders": orders,
         "tokens": TEST_TOKENS,
+        "declined_token": DECLINED_TOKEN,
         "max_quantity": settings.ORDER_MAX_QUANTITY,
         # The feed replays the last few events (?after=...), then goes live.
         "feed_after": (oldest_shown - 1) if oldest_shown else 0,
