@@ -121,3 +121,10 @@ def test_the_staff_endpoints_are_refused_to_anyone_else(document):
 
     assert response.status_code == 403
     assert _holds(document, "ErrorBody", response.json())
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/products", "/openapi.json", "/orders/1"])
+def test_a_read_only_endpoint_answers_another_method_with_405_not_a_csrf_403(path):
+    response = Client(enforce_csrf_checks=True).post(path)
+
+    assert response.status_code == 405
