@@ -33,7 +33,6 @@ from services.bus.schemas import TOKEN_RULE, Envelope, PaymentToken
 IDEMPOTENCY_KEY_MAX = 255
 # The largest id a database column holds; a larger one names nothing.
 ID_MAX = 2**63 - 1
-FIELDS = ("userId", "productId", "quantity", "paymentToken")
 
 Id = Annotated[int, Field(ge=1, le=ID_MAX)]
 Status = Annotated[OrderStatus, Field(description="The order's status, folded from its events.")]
@@ -125,6 +124,9 @@ class OrderRequest(BaseModel):
         """What an Idempotency-Key is bound to: the same key must come with the same order."""
         canonical = json.dumps(self.model_dump(include=set(FIELDS)), sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+FIELDS = tuple(OrderRequest.model_fields)
 
 
 def order_request_parse(data: Any, *, from_form: bool = False) -> OrderRequest:
