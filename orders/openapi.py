@@ -1,8 +1,9 @@
-"""The HTTP API's OpenAPI 3 schema (GET /openapi.json), written by hand from CONTRACT.md.
+"""The OpenAPI 3.1 document of the HTTP API (GET /openapi.json), generated from the contract.
 
-It describes the JSON API: placing an order (event-driven or request-response), reading an
-order with its events, and the catalog. Limits are the live settings, so the schema never
-promises what the server would refuse. schemathesis checks the server against it in CI
+The bodies are the pydantic models of orders/contract.py; an event is the bus's ``Envelope``,
+its payload one of the event schemas of ``services.bus.schemas.json_schemas()``; the service and
+queue names of the control endpoints are the registry's. Limits are the live settings, so the
+document never promises what the server would refuse. schemathesis checks the server against it
 (tests/ci/schemathesis.sh).
 """
 
@@ -11,49 +12,147 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
 
-from orders.views import IDEMPOTENCY_KEY_MAX
+from orders import contract
+from services.bus.registry import queues, subscribers
+from services.bus.schemas import Envelope, json_schemas
 
-_TOKEN = r"^tok_[A-Za-z0-9_]{1,64}$"
-_STATUSES = ["INITIATED", "CONFIRMED", "SHIPPED", "CANCELLED", "PENDING_PAYMENT"]
+_REF = "#/components/schemas/{model}"
+_MODELS: list[type[BaseModel]] = [
+    contract.OrderRequest,
+    contract.OrderAccepted,
+    contract.OrderPlacedSync,
+    contract.SyncFailed,
+    contract.OrderDetail,
+    contract.Products,
+    contract.ErrorBody,
+    contract.ServiceSwitched,
+    contract.QueueDepths,
+]
 
 
-def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
+def _ref(model: type[BaseModel] | str) -> dict[str, str]:
+    name = model if isinstance(model, str) else model.__name__
+    return {"$ref": _REF.format(model=name)}
 
 
-def _error(description: str) -> dict[str, Any]:
-    return _json({"$ref": "#/components/schemas/Error"}, description)
+def _json(schema: dict[str, Any], description: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": schema}},
+        **extra,
+    }
+
+
+def _error(description: str, **extra: Any) -> dict[str, Any]:
+    return _json(_ref(contract.ErrorBody), description, **extra)
+
+
+def _text(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"text/plain": {"schema": {"type": "string"}}}}
+
+
+def _components() -> dict[str, Any]:
+    """Every model's schema, the event payloads and the registry's names, under one roof."""
+    _, top = models_json_schema(
+        [
+            (model, "validation" if model is contract.OrderRequest else "serialization")
+            for model in _MODELS
+        ],
+        ref_template=_REF,
+    )
+    schemas: dict[str, Any] = top["$defs"]
+    payloads = json_schemas()
+    schemas.update(payloads)
+    # The envelope's payload is one of the event payloads, not any object; several payloads
+    # may share a shape (a lone ``reason``), hence anyOf rather than oneOf.
+    envelope = schemas[Envelope.__name__]
+    envelope["properties"]["payload"] = {
+        "anyOf": [_ref(name) for name in payloads],
+        "description": "The payload of the event's type; a payment token is masked.",
+    }
+    envelope["properties"]["type"] = {"type": "string", "enum": list(payloads)}
+    schemas[contract.ServiceSwitched.__name__]["properties"]["service"] = _service_name()
+    depth = schemas[contract.QueueDepths.__name__]
+    depth["properties"] = {queue: depth["additionalProperties"] for queue in queues()}
+    depth["required"] = queues()
+    return schemas
+
+
+def _service_name() -> dict[str, Any]:
+    return {"type": "string", "enum": list(subscribers())}
+
+
+def _order_post(operation_id: str, summary: str, answers: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "operationId": operation_id,
+        "summary": summary,
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": _ref(contract.OrderRequest)},
+                "application/x-www-form-urlencoded": {"schema": _ref(contract.OrderRequest)},
+            },
+        },
+        "responses": {
+            **answers,
+            "400": _error("The body is not valid JSON."),
+            "403": {"description": "A form post without its CSRF token."},
+            "413": _error(f"The body is larger than {settings.ORDER_BODY_MAX_BYTES} bytes."),
+            "422": _error("A field is missing or wrong; `field` names it, `errors` lists all."),
+            "429": _error(
+                "Too many orders from this client; see Retry-After.",
+                headers={
+                    "Retry-After": {
+                        "schema": {"type": "integer", "minimum": 1},
+                        "description": "Seconds until the client may order again.",
+                    }
+                },
+            ),
+        },
+    }
+
+
+def _staff(operation: dict[str, Any]) -> dict[str, Any]:
+    operation["responses"]["403"] = {
+        "description": "Not staff (sign in at /admin/login/), or a POST without its CSRF token.",
+        "content": {
+            "application/json": {"schema": _ref(contract.ErrorBody)},
+            "text/html": {"schema": {"type": "string"}},
+        },
+    }
+    operation["security"] = [{"staffSession": []}]
+    return operation
+
+
+def _control_service(action: str, running: bool) -> dict[str, Any]:
+    return {
+        "post": _staff(
+            {
+                "operationId": f"control_service_{action}",
+                "summary": "The service consumes its queue again."
+                if running
+                else "The service stops consuming its queue; its messages wait.",
+                "parameters": [
+                    {"name": "name", "in": "path", "required": True, "schema": _service_name()}
+                ],
+                "responses": {
+                    "200": _json(
+                        _ref(contract.ServiceSwitched), f'`"running": {str(running).lower()}`.'
+                    ),
+                    "404": _error("No service of that name."),
+                    "503": _error("The broker is unreachable; nothing changed."),
+                },
+            }
+        )
+    }
 
 
 def openapi_schema() -> dict[str, Any]:
-    order_request = {
-        "type": "object",
-        "required": ["userId", "productId", "quantity", "paymentToken"],
-        "properties": {
-            "userId": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1, "example": 123},
-            "productId": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1, "example": 456},
-            "quantity": {
-                "type": "integer",
-                "minimum": 1,
-                "maximum": settings.ORDER_MAX_QUANTITY,
-                "example": 1,
-            },
-            "paymentToken": {"type": "string", "pattern": _TOKEN, "example": "tok_abc123"},
-        },
-        "additionalProperties": True,
-    }
-    body = {
-        "required": True,
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/OrderRequest"}}},
-    }
-    bad_input = {
-        "400": _error("The body is not valid JSON."),
-        "413": _error(f"The body is larger than {settings.ORDER_BODY_MAX_BYTES} bytes."),
-        "422": _error("A field is missing or wrong; `field` names it."),
-    }
     return {
-        "openapi": "3.0.3",
+        "openapi": "3.1.0",
         "info": {
             "title": "Checkout Live",
             "version": "1.0.0",
@@ -62,63 +161,52 @@ def openapi_schema() -> dict[str, Any]:
         "paths": {
             "/orders": {
                 "post": {
-                    "operationId": "orders_create",
-                    "summary": "Place an order; the events take it from there.",
+                    **_order_post(
+                        "orders_create",
+                        "Place an order; the events take it from there.",
+                        {
+                            "202": _json(
+                                _ref(contract.OrderAccepted),
+                                "Accepted; the order's events follow.",
+                                headers={
+                                    "Location": {
+                                        "schema": {"type": "string"},
+                                        "description": "The order.",
+                                    }
+                                },
+                            ),
+                            "303": {"description": "A form post: see the order's page."},
+                            "409": _error("The Idempotency-Key was used for a different order."),
+                        },
+                    ),
                     "parameters": [
                         {
                             "name": "Idempotency-Key",
                             "in": "header",
                             "required": False,
-                            "schema": {"type": "string", "maxLength": IDEMPOTENCY_KEY_MAX},
+                            "schema": {"type": "string", "maxLength": contract.IDEMPOTENCY_KEY_MAX},
                             "description": "The same key again returns the same order; "
                             "an empty key is no key.",
                         }
                     ],
-                    "requestBody": body,
-                    "responses": {
-                        "202": {
-                            **_json(
-                                {"$ref": "#/components/schemas/OrderAccepted"},
-                                "Accepted; the order's events follow.",
-                            ),
-                            "headers": {
-                                "Location": {
-                                    "schema": {"type": "string"},
-                                    "description": "The order.",
-                                }
-                            },
-                        },
-                        **bad_input,
-                        "409": _error("The Idempotency-Key was used for a different order."),
-                        "429": {
-                            **_error("Too many orders from this client; see Retry-After."),
-                            "headers": {
-                                "Retry-After": {
-                                    "schema": {"type": "integer", "minimum": 1},
-                                    "description": "Seconds until the client may order again.",
-                                }
-                            },
-                        },
-                    },
                 }
             },
             "/orders/sync": {
-                "post": {
-                    "operationId": "orders_create_sync",
-                    "summary": "The request-response checkout: waits for every service.",
-                    "requestBody": body,
-                    "responses": {
+                "post": _order_post(
+                    "orders_create_sync",
+                    "The request-response checkout: waits for every service.",
+                    {
                         "201": _json(
-                            {"$ref": "#/components/schemas/OrderPlacedSync"},
+                            _ref(contract.OrderPlacedSync),
                             "Placed; shipped or cancelled already.",
                         ),
-                        **bad_input,
-                        "502": _error(
+                        "502": _json(
+                            _ref(contract.SyncFailed),
                             "A downstream service failed (made to fail from the console); the "
-                            "chain stopped there, as a request-response checkout does."
+                            "chain stopped there, as a request-response checkout does.",
                         ),
                     },
-                }
+                )
             },
             "/orders/{orderId}": {
                 "get": {
@@ -129,7 +217,7 @@ def openapi_schema() -> dict[str, Any]:
                             "name": "orderId",
                             "in": "path",
                             "required": True,
-                            "schema": {"type": "integer", "minimum": 0, "maximum": 2**63 - 1},
+                            "schema": {"type": "integer", "minimum": 0},
                         },
                         {
                             "name": "Accept",
@@ -143,13 +231,17 @@ def openapi_schema() -> dict[str, Any]:
                         "200": {
                             "description": "The order: JSON when asked for, else its page.",
                             "content": {
-                                "application/json": {
-                                    "schema": {"$ref": "#/components/schemas/Order"}
-                                },
+                                "application/json": {"schema": _ref(contract.OrderDetail)},
                                 "text/html": {"schema": {"type": "string"}},
                             },
                         },
-                        "404": {"description": "No such order."},
+                        "404": {
+                            "description": "No such order: JSON to a JSON client, else a page.",
+                            "content": {
+                                "application/json": {"schema": _ref(contract.ErrorBody)},
+                                "text/html": {"schema": {"type": "string"}},
+                            },
+                        },
                     },
                 }
             },
@@ -157,107 +249,51 @@ def openapi_schema() -> dict[str, Any]:
                 "get": {
                     "operationId": "products_list",
                     "summary": "The catalog with live stock.",
+                    "responses": {"200": _json(_ref(contract.Products), "Every product.")},
+                }
+            },
+            "/openapi.json": {
+                "get": {
+                    "operationId": "openapi_json",
+                    "summary": "This document.",
+                    "responses": {"200": _json({"type": "object"}, "The OpenAPI document.")},
+                }
+            },
+            "/healthz": {
+                "get": {
+                    "operationId": "healthz",
+                    "summary": "Liveness: 200 while the web process runs.",
+                    "responses": {"200": _text("`ok`.")},
+                }
+            },
+            "/metrics": {
+                "get": {
+                    "operationId": "metrics",
+                    "summary": "Prometheus metrics: staff session or the metrics bearer token.",
+                    "security": [{"staffSession": []}, {"metricsToken": []}],
                     "responses": {
-                        "200": _json(
-                            {"type": "array", "items": {"$ref": "#/components/schemas/Product"}},
-                            "Every product.",
-                        )
+                        "200": _text("Prometheus text format."),
+                        "403": _text("Neither staff nor the metrics token."),
                     },
                 }
             },
+            "/control/services/{name}/stop": _control_service("stop", running=False),
+            "/control/services/{name}/start": _control_service("start", running=True),
+            "/control/queues": {
+                "get": _staff(
+                    {
+                        "operationId": "control_queues",
+                        "summary": "Messages waiting in every service queue.",
+                        "responses": {"200": _json(_ref(contract.QueueDepths), "Per queue.")},
+                    }
+                )
+            },
         },
         "components": {
-            "schemas": {
-                "OrderRequest": order_request,
-                "OrderAccepted": {
-                    "type": "object",
-                    "required": ["orderId", "status", "message"],
-                    "properties": {
-                        "orderId": {"type": "integer", "minimum": 1},
-                        "status": {"type": "string", "enum": _STATUSES},
-                        "message": {"type": "string"},
-                    },
-                },
-                "OrderPlacedSync": {
-                    "type": "object",
-                    "required": ["orderId", "status", "message", "hops", "totalMs"],
-                    "properties": {
-                        "orderId": {"type": "integer", "minimum": 1},
-                        "status": {"type": "string", "enum": ["SHIPPED", "CANCELLED"]},
-                        "message": {"type": "string"},
-                        "hops": {
-                            "type": "array",
-                            "items": {
-                                "type": "object",
-                                "required": ["service", "ms", "outcome"],
-                                "properties": {
-                                    "service": {"type": "string"},
-                                    "ms": {"type": "number", "minimum": 0},
-                                    "outcome": {"type": "string"},
-                                },
-                            },
-                        },
-                        "totalMs": {"type": "number", "minimum": 0},
-                    },
-                },
-                "Order": {
-                    "type": "object",
-                    "required": ["orderId", "status", "events"],
-                    "properties": {
-                        "orderId": {"type": "integer"},
-                        "status": {"type": "string", "enum": _STATUSES},
-                        "mode": {"type": "string", "enum": ["events", "sync"]},
-                        "events": {
-                            "type": "array",
-                            "items": {"$ref": "#/components/schemas/Event"},
-                        },
-                    },
-                },
-                "Event": {
-                    "type": "object",
-                    "required": [
-                        "seq",
-                        "eventId",
-                        "type",
-                        "version",
-                        "orderId",
-                        "occurredAt",
-                        "producer",
-                        "causationId",
-                        "payload",
-                    ],
-                    "properties": {
-                        "seq": {"type": "integer", "minimum": 1},
-                        "eventId": {"type": "string", "format": "uuid"},
-                        "type": {"type": "string"},
-                        "version": {"type": "integer", "minimum": 1},
-                        "orderId": {"type": "integer", "minimum": 1},
-                        "occurredAt": {"type": "string", "format": "date-time"},
-                        "producer": {"type": "string"},
-                        "causationId": {"type": "string", "format": "uuid", "nullable": True},
-                        "payload": {"type": "object"},
-                    },
-                },
-                "Product": {
-                    "type": "object",
-                    "required": ["id", "name", "price", "stock"],
-                    "properties": {
-                        "id": {"type": "integer"},
-                        "name": {"type": "string"},
-                        "price": {"type": "string", "pattern": r"^\d+\.\d{2}$"},
-                        "stock": {"type": "integer", "minimum": 0},
-                    },
-                },
-                "Error": {
-                    "type": "object",
-                    "required": ["error", "message"],
-                    "properties": {
-                        "error": {"type": "string"},
-                        "message": {"type": "string"},
-                        "field": {"type": "string"},
-                        "errors": {"type": "object", "additionalProperties": {"type": "string"}},
-                    },
-                },
-            }
+            "schemas": _components(),
+            "securitySchemes": {
+                "staffSession": {"type": "apiKey", "in": "cookie", "name": "sessionid"},
+                "metricsToken": {"type": "http", "scheme": "bearer"},
+            },
         },
     }

@@ -11,16 +11,16 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_http_methods
 
 from orders.aggregator import FAILURES
+from orders.contract import ID_MAX
 from orders.live import event_messages
 from orders.models import TERMINAL_STATUSES, Customer, Order, Product
 from services.bus.models import Event
-from services.bus.schemas import event_types
-from services.payment.payments import DECLINED_TOKEN
+from services.bus.schemas import DECLINED_TOKEN, event_types
 
 # Offered in the Buy Now form; any well-formed tok_... works the same as the first two.
 TEST_TOKENS = [
@@ -49,6 +49,8 @@ def shop_with_errors(
 
 
 def order_page(request: HttpRequest, order_id: int) -> HttpResponse:
+    if order_id > ID_MAX:
+        raise Http404("no such order")
     order = get_object_or_404(Order.objects.select_related("customer", "product"), pk=order_id)
     messages = event_messages(order.events.all())
     # The status after the last stored event: the same fold the live messages carry.
@@ -92,6 +94,7 @@ def _shop_context() -> dict[str, Any]:
         "customers": customers,
         "orders": orders,
         "tokens": TEST_TOKENS,
+        "declined_token": DECLINED_TOKEN,
         "max_quantity": settings.ORDER_MAX_QUANTITY,
         # The feed replays the last few events (?after=...), then goes live.
         "feed_after": (oldest_shown - 1) if oldest_shown else 0,

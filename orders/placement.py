@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.db import IntegrityError, transaction
 
+from orders.contract import OrderRequest
 from orders.models import Customer, Order, Product
-from orders.validation import OrderRequest
 from services.bus import schemas
 from services.bus.outbox import event_emit
 from services.bus.schemas import mask_token

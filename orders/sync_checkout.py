@@ -14,10 +14,10 @@ from decimal import Decimal
 
 from django.db import transaction
 
+from orders.contract import OrderRequest
 from orders.handlers import stock_project
 from orders.models import Customer, Order, OrderStatus, Product
 from orders.placement import order_created_payload
-from orders.validation import OrderRequest
 from services.bus import hooks, schemas
 from services.bus.outbox import event_emit
 from services.bus.schemas import Payload, mask_token

@@ -88,6 +88,68 @@ def test_a_reused_key_with_another_body_is_refused_like_stripe_does(client):
     assert Order.objects.count() == 1 and Event.objects.count() == 1
 
 
+@pytest.mark.parametrize(
+    ("body", "why"),
+    [
+        ('{"userId": ' + "1" * 5000 + "}", "an integer literal too long to read"),
+        ("[" * 5000 + "]" * 5000, "nesting too deep to read"),
+        (b"\xff\xfe{}", "not UTF-8"),
+    ],
+)
+@pytest.mark.parametrize("path", ["/orders", "/orders/sync"])
+def test_a_body_that_cannot_be_read_as_json_is_400_on_both_checkouts(client, path, body, why):
+    response = client.post(path, data=body, content_type="application/json")
+
+    assert response.status_code == 400, why
+    assert response.json()["error"] == "malformed_json"
+    assert _nothing_created()
+
+
+@pytest.mark.parametrize("path", ["/orders", "/orders/sync"])
+def test_a_token_with_a_trailing_newline_is_refused_on_both_checkouts(client, path):
+    body = json.dumps({**ARTICLE_ORDER, "paymentToken": "tok_declined\n"})
+
+    response = client.post(path, data=body, content_type="application/json")
+
+    assert response.status_code == 422
+    assert response.json()["field"] == "paymentToken"
+    assert _nothing_created()
+
+
+@pytest.mark.parametrize("quantity", ["\u00b2", "\u0663", "1e3", "", "2" * 40])
+def test_a_form_quantity_that_is_not_ascii_digits_is_refused_naming_the_field(client, quantity):
+    response = client.post("/orders", data={**ARTICLE_ORDER, "quantity": quantity})
+
+    assert response.status_code == 422
+    assert b"quantity " in response.content
+    assert _nothing_created()
+
+
+def test_a_form_and_json_with_the_same_values_are_checked_alike(client):
+    form = client.post("/orders", data={**ARTICLE_ORDER, "quantity": "11"})
+    as_json = post_order(client, {**ARTICLE_ORDER, "quantity": 11})
+
+    assert form.status_code == as_json.status_code == 422
+    assert as_json.json()["message"].encode() in form.content
+
+
+def test_an_order_id_no_column_can_hold_is_404_as_page_and_as_json(client):
+    huge = "9" * 30
+
+    page = client.get(f"/orders/{huge}")
+    as_json = client.get(f"/orders/{huge}", headers={"Accept": "application/json"})
+
+    assert page.status_code == 404
+    assert as_json.status_code == 404 and as_json.json()["error"] == "not_found"
+
+
+def test_the_request_response_checkout_asks_a_form_for_its_csrf_token():
+    response = Client(enforce_csrf_checks=True).post("/orders/sync", data={**ARTICLE_ORDER})
+
+    assert response.status_code == 403
+    assert _nothing_created()
+
+
 # --- rate limit -----------------------------------------------------------------------------
 
 
@@ -115,6 +177,18 @@ def test_a_client_over_its_rate_is_answered_429_with_retry_after(limited):
     assert refused.status_code == 429
     assert 1 <= int(refused["Retry-After"]) <= 3600
     assert "at most 3 orders per 3600 s" in refused.json()["message"]
+    assert Order.objects.count() == 3
+
+
+def test_the_request_response_checkout_shares_the_rate_limit(limited, customer, product):
+    client = Client(REMOTE_ADDR=_client_address())
+    for _ in range(3):
+        post_order(client)
+
+    response = client.post("/orders/sync", data=ARTICLE_ORDER, content_type="application/json")
+
+    assert response.status_code == 429
+    assert int(response["Retry-After"]) >= 1
     assert Order.objects.count() == 3
 
 

@@ -12,9 +12,9 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
+from orders.contract import OrderRequest
 from orders.models import Order
 from orders.placement import order_place
-from orders.validation import OrderRequest
 from services.bus.models import Event
 from services.bus.relay import outbox_relay
 from tests.helpers import event_types, wait_terminal

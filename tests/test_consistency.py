@@ -10,9 +10,9 @@ from django.core.management.base import CommandError
 from django.utils import timezone
 
 from checkout_site.console.consistency import consistency_check
+from orders.contract import OrderRequest
 from orders.models import Order
 from orders.placement import order_place
-from orders.validation import OrderRequest
 from services.bus.models import Event
 from services.inventory.models import Reservation, Stock
 from services.notification.models import SentNotification

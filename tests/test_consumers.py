@@ -25,10 +25,10 @@ from django.utils import timezone
 from checkout_site.asgi import application
 from orders import consumers
 from orders.aggregator import status_fold
+from orders.contract import OrderRequest
 from orders.models import Order, OrderStatus
 from orders.placement import order_place
 from orders.sync_checkout import order_place_sync
-from orders.validation import OrderRequest
 from services.bus import schemas
 from services.bus.models import Event
 from services.bus.outbox import event_emit

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from checkout_site.console.consistency import consistency_check
+from orders.contract import OrderRequest
 from orders.models import Customer, Order, Product
 from orders.placement import order_place
-from orders.validation import OrderRequest
 from services.bus.consumer import Outcome
 from services.bus.models import Event
 from services.inventory.models import Reservation, Stock

@@ -7,9 +7,9 @@ import threading
 import pytest
 from django.db import connection, transaction
 
+from orders.contract import OrderRequest
 from orders.handlers import order_locked
 from orders.placement import order_place
-from orders.validation import OrderRequest
 from services.bus import schemas
 from services.bus.outbox import event_emit
 

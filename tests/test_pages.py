@@ -7,8 +7,9 @@ import re
 
 import pytest
 
+from orders.contract import OrderRequest
+from orders.models import OrderStatus
 from orders.sync_checkout import order_place_sync
-from orders.validation import OrderRequest
 from services.bus.models import Event
 from tests.helpers import post_order
 
@@ -129,3 +130,17 @@ def test_the_swimlane_banner_is_hidden_while_every_service_runs(client, customer
     html = client.get(f"/orders/{order_id}").content.decode()
 
     assert re.search(r'<p class="lane-down" data-lanes-down hidden', html)
+
+
+@pytest.mark.parametrize("path", ["/", "/compare", "/orders/{order}"])
+def test_every_page_carries_the_statuses_its_script_reads(client, customer, product, path):
+    order_id = post_order(client).json()["orderId"]
+
+    html = client.get(path.format(order=order_id)).content.decode()
+
+    assert _json_script(html, "order-statuses") == {
+        "all": [status.value for status in OrderStatus],
+        "initial": "INITIATED",
+        "terminal": ["SHIPPED", "CANCELLED"],
+    }
+    assert 'class="badge status-PENDING_PAYMENT"' in html

@@ -8,7 +8,14 @@ import pytest
 from pydantic import ValidationError
 
 from services.bus import schemas
-from services.bus.schemas import UnknownEventType, envelope_validate, mask_payload, mask_token
+from services.bus.schemas import (
+    DECLINED_TOKEN,
+    UnknownEventType,
+    envelope_validate,
+    mask_payload,
+    mask_token,
+    token_is_valid,
+)
 
 CONTRACT_TYPES = {
     "OrderCreated",
@@ -93,14 +100,15 @@ def test_an_envelope_missing_its_seq_is_rejected():
         envelope_validate(data)
 
 
-def test_a_producer_cannot_build_an_order_created_with_a_bad_token():
+@pytest.mark.parametrize("token", ["card-4242", "tok_abc123\n"])
+def test_a_producer_cannot_build_an_order_created_with_a_bad_token(token):
     with pytest.raises(ValidationError):
         schemas.OrderCreated(
             userId=1,
             productId=1,
             quantity=1,
             amount="1.00",
-            paymentToken="card-4242",
+            paymentToken=token,
             customerEmail="a@example.com",
         )
 
@@ -112,3 +120,25 @@ def test_tokens_are_masked_to_their_last_four_characters():
         "paymentToken": "tok_****c123",
         "quantity": 1,
     }
+
+
+@pytest.mark.parametrize("token", ["tok_abc123", "tok_" + "a" * 64, "tok__", DECLINED_TOKEN])
+def test_a_well_formed_token_is_valid(token):
+    assert token_is_valid(token)
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "tok_",
+        "tok_" + "a" * 65,
+        "tok_declined\n",
+        "tok_abc 123",
+        "tok_\u00e9",
+        "card_4242",
+        42,
+        None,
+    ],
+)
+def test_anything_else_is_not_a_token(token):
+    assert not token_is_valid(token)

@@ -24,9 +24,9 @@ from hypothesis.stateful import (
 )
 
 from checkout_site.console.consistency import consistency_check
+from orders.contract import OrderRequest
 from orders.models import Customer, Order, Product
 from orders.placement import order_place
-from orders.validation import OrderRequest
 from services.bus.models import Event
 from services.inventory.models import Reservation, Stock
 from services.payment.models import Payment

@@ -184,6 +184,13 @@ def test_get_order_answers_404_for_an_unknown_order(client):
     assert response.status_code == 404
 
 
+def test_a_json_client_gets_its_404_as_json(client):
+    response = client.get("/orders/4242", headers={"Accept": "application/json"})
+
+    assert response["Content-Type"] == "application/json"
+    assert response.json() == {"error": "not_found", "message": "no order 4242"}
+
+
 def test_get_order_as_html_never_shows_the_whole_token(client):
     order_id = post_order(client).json()["orderId"]
 

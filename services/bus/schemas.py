@@ -9,9 +9,10 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -20,17 +21,35 @@ from pydantic import (
     field_validator,
 )
 
-TOKEN_PATTERN = re.compile(r"tok_[A-Za-z0-9_]{1,64}")
-# Test mode (CONTRACT.md): every well-formed token is charged but this one, which is declined.
+# The payment token rule of the contract. Anchored for JSON Schema (where `$` is the very end);
+# Python must use it through ``token_is_valid`` (``fullmatch``), as `$` there also matches before
+# a trailing newline.
+TOKEN_PATTERN = re.compile(r"^tok_[A-Za-z0-9_]{1,64}$")
+TOKEN_RULE = "tok_ followed by 1-64 letters, digits or _"
+# Test mode: every well-formed token is charged, except this one, which is declined.
 DECLINED_TOKEN = "tok_declined"
 # The form an OrderCreated keeps in the log once every subscriber has handled it
 # (services/bus/reconciler.py): still valid to read back, never a token anyone can charge.
-REDACTED_TOKEN_PATTERN = re.compile(r"tok_\*{4}[A-Za-z0-9_]{0,4}")
+REDACTED_TOKEN_PATTERN = re.compile(r"^tok_\*{4}[A-Za-z0-9_]{0,4}$")
 
 
-def token_is_well_formed(token: str) -> bool:
+def token_is_valid(token: object) -> bool:
     """The token rule: ``tok_`` and 1-64 letters, digits or ``_``, and nothing else."""
-    return TOKEN_PATTERN.fullmatch(token) is not None
+    return isinstance(token, str) and TOKEN_PATTERN.fullmatch(token) is not None
+
+
+def _token_checked(token: str) -> str:
+    if not token_is_valid(token):
+        raise ValueError(f"paymentToken must be {TOKEN_RULE}")
+    return token
+
+
+# A field holding a chargeable token: what a request carries and a payment service reads.
+PaymentToken = Annotated[
+    str,
+    AfterValidator(_token_checked),
+    Field(json_schema_extra={"pattern": TOKEN_PATTERN.pattern}, examples=["tok_abc123"]),
+]
 
 
 class UnknownEventType(ValueError):
@@ -66,7 +85,7 @@ class OrderCreated(Payload):
     @field_validator("paymentToken")
     @classmethod
     def _token_is_well_formed(cls, value: str) -> str:
-        if not (token_is_well_formed(value) or REDACTED_TOKEN_PATTERN.fullmatch(value)):
+        if not (token_is_valid(value) or REDACTED_TOKEN_PATTERN.fullmatch(value)):
             raise ValueError("paymentToken must look like tok_...")
         return value
 
@@ -231,7 +250,10 @@ def json_schemas() -> dict[str, dict[str, Any]]:
 
 
 __all__ = [
+    "DECLINED_TOKEN",
+    "TOKEN_PATTERN",
     "Envelope",
+    "PaymentToken",
     "Payload",
     "UnknownEventType",
     "ValidationError",
@@ -241,4 +263,5 @@ __all__ = [
     "mask_payload",
     "mask_token",
     "payload_class",
+    "token_is_valid",
 ]

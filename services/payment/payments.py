@@ -12,7 +12,7 @@ from typing import NamedTuple, Protocol
 
 from django.utils import timezone
 
-from services.bus.schemas import DECLINED_TOKEN, token_is_well_formed
+from services.bus.schemas import DECLINED_TOKEN, token_is_valid
 from services.payment.models import Payment
 
 
@@ -29,7 +29,7 @@ class SandboxGateway:
     """Test mode, per the contract: any well-formed ``tok_...`` succeeds but ``tok_declined``."""
 
     def decide(self, *, order_id: int, token: str) -> Decision:
-        if not token_is_well_formed(token):
+        if not token_is_valid(token):
             return Decision(False, "malformed payment token")
         if token == DECLINED_TOKEN:
             return Decision(False, "card declined")

@@ -1,13 +1,13 @@
 // The compare page: the same order sent to POST /orders/sync and POST /orders at the same
 // moment, timed in the browser, and drawn on one time axis.
 import {
-  LiveSocket, el, formatMs, laneOf, producerChip, readJson, showConnection, statusBadge, timeMs,
+  INITIAL_STATUS, LiveSocket, el, formatMs, isTerminal, laneOf, producerChip, readJson, showConnection,
+  statusBadge, timeMs,
 } from "./live.js";
 
 // How long a customer is kept waiting before the page gives up on the sync checkout. A slow or
 // failing downstream service shows here as a timeout, not as a page that hangs for ever.
 const SYNC_TIMEOUT_MS = 30000;
-const TERMINAL = ["SHIPPED", "CANCELLED"];
 const LANE_COLOUR = { orders: "#475569", payment: "#0e7490", inventory: "#a16207", notification: "#be185d" };
 const SVG = "http://www.w3.org/2000/svg";
 
@@ -124,7 +124,7 @@ function watchOrder(run, orderId) {
           el("span", { class: "arrival-ms" }, event.type === "OrderCreated" ? "202" : `+${formatMs(at - run.events.ms)}`)));
         run.events.status = message.status;
         draw();
-        if (TERMINAL.includes(message.status) && ["OrderShipped", "OrderCancelled"].includes(event.type)) {
+        if (isTerminal(message.status) && ["OrderShipped", "OrderCancelled"].includes(event.type)) {
           run.events.doneMs = at;
           setState("events-state", `${message.status} ${formatMs(at - run.events.ms)} after the 202, while the customer was free: `, { badge: message.status });
           socket.stop();
@@ -309,7 +309,7 @@ form.addEventListener("submit", async (submit) => {
   run.eventsStarted = performance.now();
   await Promise.race([runEvents(run, body), new Promise((resolve) => setTimeout(resolve, SYNC_TIMEOUT_MS))]);
   if (run.events && !run.events.doneMs && !run.events.error) {
-    setState("events-state", "Accepted, and still in flight: a service may be down. It finishes when the service is back.", { badge: run.events.status || "INITIATED" });
+    setState("events-state", "Accepted, and still in flight: a service may be down. It finishes when the service is back.", { badge: run.events.status || INITIAL_STATUS });
   }
   run.syncStarted = performance.now();
   await runSync(run, body);

@@ -1,7 +1,9 @@
 // What every live page shares: a socket that never loses an event, and small DOM helpers.
 // Event data is only ever put in the page with textContent (el() below), never as HTML.
 
-const STATUSES = ["INITIATED", "PENDING_PAYMENT", "CONFIRMED", "SHIPPED", "CANCELLED"];
+// The order statuses as the server renders them (templates/base.html), never a copied list.
+const ORDER_STATUSES = readJson("order-statuses") || { all: [], initial: "", terminal: [] };
+export const INITIAL_STATUS = ORDER_STATUSES.initial;
 const LANE_OF = { orders: "orders", payment: "payment", inventory: "inventory", notification: "notification" };
 
 // el("span", {class: "badge", dataset: {seq: 3}}, "text", childNode, ...)
@@ -27,15 +29,23 @@ export function readJson(id) {
   return node ? JSON.parse(node.textContent) : null;
 }
 
+export function isTerminal(status) {
+  return ORDER_STATUSES.terminal.includes(status);
+}
+
+function knownStatus(status) {
+  return ORDER_STATUSES.all.includes(status) ? status : INITIAL_STATUS;
+}
+
 export function statusBadge(status) {
-  const known = STATUSES.includes(status) ? status : "INITIATED";
+  const known = knownStatus(status);
   return el("span", { class: `badge status-${known}`, dataset: { status } }, status);
 }
 
 // Move a badge to a new status, with a small pop so the eye catches the change.
 export function setStatus(badge, status) {
   if (!badge || badge.dataset.status === status) return;
-  badge.className = `badge status-${STATUSES.includes(status) ? status : "INITIATED"} changed`;
+  badge.className = `badge status-${knownStatus(status)} changed`;
   badge.dataset.status = status;
   badge.textContent = status;
 }

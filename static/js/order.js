@@ -1,11 +1,11 @@
 // The order page: the order's journey as a live swimlane, one lane per service, with arrows
 // from cause to effect, the notification join, and a re-watch of the stored events.
 import {
-  LiveSocket, clockTime, el, formatMs, laneOf, readJson, setStatus, showConnection, statusBadge, timeMs,
+  LiveSocket, clockTime, el, formatMs, isTerminal, laneOf, readJson, setStatus, showConnection, statusBadge,
+  timeMs,
 } from "./live.js";
 
 const LANES = ["orders", "payment", "inventory", "notification"];
-const TERMINAL = ["SHIPPED", "CANCELLED"];
 const GLYPH = {
   OrderCreated: "+", OrderConfirmed: "✓", OrderShipped: "★", NotificationSent: "✉",
   PaymentProcessed: "✓", InventoryUpdated: "✓", PaymentFailed: "✕", InventoryRejected: "✕",
@@ -65,7 +65,7 @@ function joinState(types) {
 }
 
 function awaited(types, status) {
-  if (TERMINAL.includes(status) || types.size === 0) return [];
+  if (isTerminal(status) || types.size === 0) return [];
   const lanes = [];
   if (!types.has("PaymentProcessed") && !types.has("PaymentFailed")) lanes.push("payment");
   if (!types.has("InventoryUpdated") && !types.has("InventoryRejected")) lanes.push("inventory");
@@ -191,7 +191,7 @@ function summarise(messages, t0, types, status) {
     joinSub.textContent = "Notification waits for both PaymentProcessed and InventoryUpdated before it emails and ships.";
   }
 
-  const finished = TERMINAL.includes(status) && !shown;
+  const finished = isTerminal(status) && !shown;
   rewatchButton.disabled = !finished && !shown;
   if (!shown) {
     rewatchSub.textContent = finished
@@ -385,7 +385,7 @@ const socket = new LiveSocket(`/ws/orders/${orderId}/`, {
   },
   onState: showConnection,
   // Until the order is finished, a quiet socket asks whether it missed the last event.
-  expectMore: () => !TERMINAL.includes(latestStatus()),
+  expectMore: () => !isTerminal(latestStatus()),
 });
 for (const message of initial) socket.markSeen(message.event.seq);
 socket.start();

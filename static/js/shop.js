@@ -1,7 +1,8 @@
 // The shop page: live stock, the Buy Now form (sent as the article's JSON request), orders whose
 // badges move by themselves, and the feed of every event with its cause one click away.
 import {
-  LiveSocket, clockTime, el, formatMs, producerChip, readJson, setStatus, showConnection, statusBadge,
+  INITIAL_STATUS, LiveSocket, clockTime, el, formatMs, isTerminal, producerChip, readJson, setStatus,
+  showConnection, statusBadge,
 } from "./live.js";
 
 const FEED_MAX = 150;
@@ -87,7 +88,7 @@ function detailsFromCreated(payload) {
     customer: catalog.customers[String(payload.userId)] || `customer #${payload.userId}`,
     product: product ? product.name : `product #${payload.productId}`,
     quantity: payload.quantity,
-    status: "INITIATED",
+    status: INITIAL_STATUS,
   };
 }
 
@@ -189,7 +190,7 @@ const socket = new LiveSocket("/ws/events/", {
   },
   // While a listed order is unfinished, a quiet socket asks whether it missed the last event.
   expectMore: () => [...orders.querySelectorAll(".badge")].some(
-    (badge) => !["SHIPPED", "CANCELLED"].includes(badge.dataset.status || badge.textContent.trim()),
+    (badge) => !isTerminal(badge.dataset.status || badge.textContent.trim()),
   ),
   onState(state, text) {
     showConnection(state, text);

@@ -224,9 +224,9 @@ class _Soak:
 
 def _place(options: dict[str, Any]) -> None:
     """The placer: a steady stream of orders, some events sent again, then wait for the end."""
+    from orders.contract import OrderRequest
     from orders.models import TERMINAL_STATUSES, Customer, Order, Product
     from orders.placement import order_place
-    from orders.validation import OrderRequest
     from services.bus.models import Event
     from services.bus.outbox import outbox_flush
     from services.inventory.models import Stock

@@ -1,0 +1,269 @@
+"""The HTTP contract of the order service: every JSON body it takes or gives, as pydantic models.
+
+The views check requests with these models and build their answers from them, and
+``orders/openapi.py`` generates /openapi.json from them. The payment token rule and the event
+envelope belong to the bus's contract (``services/bus/schemas.py``) and are imported, not copied;
+the statuses are ``orders.models.OrderStatus``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
+
+from django.conf import settings
+from django.http import JsonResponse
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    RootModel,
+    ValidationError,
+    field_validator,
+)
+from pydantic_core import ErrorDetails, PydanticCustomError
+
+from orders.models import Customer, Order, OrderStatus, Product
+from services.bus.schemas import TOKEN_RULE, Envelope, PaymentToken
+
+IDEMPOTENCY_KEY_MAX = 255
+# The largest id a database column holds; a larger one names nothing.
+ID_MAX = 2**63 - 1
+
+Id = Annotated[int, Field(ge=1, le=ID_MAX)]
+Status = Annotated[OrderStatus, Field(description="The order's status, folded from its events.")]
+
+
+class ApiError(Exception):
+    """A refused request, as its JSON answer says it: ``error`` is the code, ``field`` the culprit.
+
+    ``errors`` maps every bad field to its message, so a form can show them all.
+    """
+
+    def __init__(
+        self,
+        status: int,
+        error: str,
+        message: str,
+        *,
+        field: str | None = None,
+        errors: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status, self.error, self.message = status, error, message
+        self.field, self.errors, self.headers = field, errors, headers or {}
+
+    @classmethod
+    def invalid(cls, errors: dict[str, str]) -> ApiError:
+        field = next(iter(errors))
+        return cls(422, "invalid_field", errors[field], field=field, errors=errors)
+
+    def body(self) -> ErrorBody:
+        return ErrorBody(
+            error=self.error, message=self.message, field=self.field, errors=self.errors
+        )
+
+
+def error_response(exc: ApiError) -> JsonResponse:
+    """The one way a refusal becomes an answer, on every JSON endpoint of the order service."""
+    response = JsonResponse(exc.body().model_dump(exclude_none=True), status=exc.status)
+    for name, value in exc.headers.items():
+        response[name] = value
+    return response
+
+
+# --- Requests -------------------------------------------------------------------------------------
+
+
+def _quantity_limit(schema: dict[str, Any]) -> None:
+    # Read when the schema is generated, so it follows the setting as the validation does.
+    schema["maximum"] = settings.ORDER_MAX_QUANTITY
+
+
+class OrderRequest(BaseModel):
+    """The body of POST /orders and POST /orders/sync, from JSON or from the shop's form."""
+
+    # Strict: "1", 1.5 and true are not quantities. Unknown keys are ignored, as a client may
+    # send more than we read.
+    model_config = ConfigDict(strict=True, frozen=True, extra="ignore")
+
+    userId: Id = Field(examples=[123])
+    productId: Id = Field(examples=[456])
+    quantity: int = Field(ge=1, examples=[1], json_schema_extra=_quantity_limit)
+    paymentToken: PaymentToken
+
+    # The rows ``order_request_parse`` read to check the ids, so placing the order need not
+    # read them again.
+    _customer: Customer | None = PrivateAttr(default=None)
+    _product: Product | None = PrivateAttr(default=None)
+
+    @field_validator("quantity")
+    @classmethod
+    def _within_the_limit(cls, value: int) -> int:
+        limit = settings.ORDER_MAX_QUANTITY
+        if value > limit:
+            raise PydanticCustomError(
+                "quantity_limit", "must be at most {limit} (the per-order limit)", {"limit": limit}
+            )
+        return value
+
+    @property
+    def customer(self) -> Customer | None:
+        return self._customer
+
+    @property
+    def product(self) -> Product | None:
+        return self._product
+
+    def fingerprint(self) -> str:
+        """What an Idempotency-Key is bound to: the same key must come with the same order."""
+        canonical = json.dumps(self.model_dump(include=set(FIELDS)), sort_keys=True)
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+FIELDS = tuple(OrderRequest.model_fields)
+
+
+def order_request_parse(data: Any, *, from_form: bool = False) -> OrderRequest:
+    """Check every field, then that the customer and product exist; raises ``ApiError`` (422).
+
+    A form sends every value as text: its whole numbers are read as numbers first, and then it
+    goes through the same model as JSON.
+    """
+    if from_form and isinstance(data, Mapping):
+        data = {name: _form_value(data.get(name)) for name in FIELDS if name in data}
+    if not isinstance(data, Mapping):
+        raise ApiError.invalid({"body": "must be a JSON object with " + ", ".join(FIELDS)})
+    try:
+        request = OrderRequest.model_validate(dict(data))
+    except ValidationError as exc:
+        raise ApiError.invalid(_field_errors(exc)) from None
+    errors = {}
+    request._customer = Customer.objects.filter(pk=request.userId).first()
+    if request._customer is None:
+        errors["userId"] = f"userId {request.userId} is not a known customer"
+    request._product = Product.objects.filter(pk=request.productId).first()
+    if request._product is None:
+        errors["productId"] = f"productId {request.productId} is not a known product"
+    if errors:
+        raise ApiError.invalid(errors)
+    return request
+
+
+_FORM_NUMBER = re.compile(r"\s*[0-9]{1,30}\s*")  # ASCII digits only: int("²") fails
+
+
+def _form_value(value: Any) -> Any:
+    if isinstance(value, str) and _FORM_NUMBER.fullmatch(value):
+        return int(value)
+    return value
+
+
+def _field_errors(exc: ValidationError) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    for error in exc.errors(include_url=False):
+        name = str(error["loc"][0]) if error["loc"] else "body"
+        errors.setdefault(name, f"{name} {_problem(name, error)}")
+    return errors
+
+
+def _problem(name: str, error: ErrorDetails) -> str:
+    if error["type"] == "missing" or error.get("input") in (None, ""):
+        return "is required"
+    if name == "paymentToken":
+        return f"must look like {TOKEN_RULE}"
+    if error["type"] == "quantity_limit":
+        return error["msg"]
+    if error["type"] == "less_than_equal":
+        return "is too large"
+    return "must be a positive integer"
+
+
+# --- Answers --------------------------------------------------------------------------------------
+
+
+class _Answer(BaseModel):
+    def response(self, status: int = 200) -> JsonResponse:
+        return JsonResponse(self.model_dump(mode="json"), status=status, safe=False)
+
+
+class ErrorBody(_Answer):
+    """Every refusal: 400, 404, 409, 413, 422, 429 and 502 (with more fields, see SyncFailed)."""
+
+    error: str = Field(examples=["invalid_field"])
+    message: str
+    field: str | None = Field(default=None, description="The field that is wrong (422, 409).")
+    errors: dict[str, str] | None = Field(
+        default=None, description="Every bad field and its message (422)."
+    )
+
+
+class OrderAccepted(_Answer):
+    """202 of POST /orders: stored, and the events take it from there."""
+
+    orderId: Id
+    status: Status
+    message: str = Field(examples=["Order received. Processing..."])
+
+
+class Hop(_Answer):
+    service: str
+    ms: float = Field(ge=0)
+    outcome: str
+
+
+class OrderPlacedSync(_Answer):
+    """201 of POST /orders/sync: every service answered; shipped or cancelled already."""
+
+    orderId: Id
+    status: Literal[OrderStatus.SHIPPED, OrderStatus.CANCELLED]
+    message: str
+    hops: list[Hop]
+    totalMs: float = Field(ge=0)
+
+
+class SyncFailed(_Answer):
+    """502 of POST /orders/sync: a service failed; what was done before it stays done."""
+
+    orderId: Id
+    status: Status
+    error: Literal["service_failed"] = "service_failed"
+    message: str
+    hops: list[Hop]
+    totalMs: float = Field(ge=0)
+
+
+class OrderDetail(_Answer):
+    """GET /orders/<id> as JSON: the order and its events, in seq order, tokens masked."""
+
+    orderId: Id
+    status: Status
+    mode: Order.Mode
+    events: list[Envelope]
+
+
+class ProductItem(_Answer):
+    id: Id
+    name: str
+    price: str = Field(pattern=r"^\d+\.\d{2}$", examples=["89.00"])
+    stock: int = Field(ge=0)
+
+
+class Products(RootModel[list[ProductItem]]):
+    """GET /products: the catalog with live stock."""
+
+
+class ServiceSwitched(_Answer):
+    """POST /control/services/<name>/stop and /start."""
+
+    service: str
+    running: bool
+
+
+class QueueDepths(RootModel[dict[str, Annotated[int, Field(ge=0)] | None]]):
+    """GET /control/queues: messages waiting per service queue (null: the broker is away)."""
