@@ -5,6 +5,7 @@ class OrdersConfig(registry.SubscriberConfig):
     name = "orders"
     verbose_name = "Orders"
     handlers = "orders.handlers"
+    title = "order"
 
     def ready(self) -> None:
         super().ready()

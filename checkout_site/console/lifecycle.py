@@ -37,58 +37,39 @@ def events_lifecycle(
         events = events.filter(seq__in=_problem_seqs())
     if before is not None:
         events = events.filter(seq__lt=before)
-    rows = list(
-        events.values(
-            "seq",
-            "event_id",
-            "type",
-            "version",
-            "order_id",
-            "occurred_at",
-            "published_at",
-            "producer",
-            "causation_id",
-            "payload",
-            "mode",
-        )[: limit + 1]
-    )
+    rows = list(events[: limit + 1])
     more = len(rows) > limit
     rows = rows[:limit]
     by_event: dict[Any, dict[str, Delivery]] = defaultdict(dict)
-    for delivery in Delivery.objects.filter(event_id__in=[r["event_id"] for r in rows]):
+    for delivery in Delivery.objects.filter(event_id__in=[r.event_id for r in rows]):
         by_event[delivery.event_id][delivery.service] = delivery
-    out = [_event_view(row, by_event[row["event_id"]]) for row in rows]
-    return out, (rows[-1]["seq"] if more and rows else None)
+    out = [_event_view(row, by_event[row.event_id]) for row in rows]
+    return out, (rows[-1].seq if more and rows else None)
 
 
-def _event_view(row: dict[str, Any], deliveries: dict[str, Delivery]) -> dict[str, Any]:
-    sync = row["mode"] == Event.Mode.SYNC
+def _event_view(event: Event, deliveries: dict[str, Delivery]) -> dict[str, Any]:
+    """The contract's envelope (payload masked), and how the bus carried it."""
+    sync = event.mode == Event.Mode.SYNC
+    envelope = event.envelope()
     return {
-        "seq": row["seq"],
-        "eventId": str(row["event_id"]),
-        "type": row["type"],
-        "version": row["version"],
-        "orderId": row["order_id"],
-        "occurredAt": row["occurred_at"].isoformat(),
-        "publishedAt": row["published_at"].isoformat() if row["published_at"] else None,
-        "producer": row["producer"],
-        "causationId": str(row["causation_id"]) if row["causation_id"] else None,
-        "payload": mask_payload(row["payload"]),
+        **envelope,
+        "payload": mask_payload(envelope["payload"]),
+        "publishedAt": event.published_at.isoformat() if event.published_at else None,
         "sync": sync,
         "deliveries": [
-            _delivery_view(service, deliveries.get(service), row, sync)
-            for service in subscribers_of(row["type"])
+            _delivery_view(service, deliveries.get(service), event, sync)
+            for service in subscribers_of(event.type)
         ],
     }
 
 
 def _delivery_view(
-    service: str, delivery: Delivery | None, row: dict[str, Any], sync: bool
+    service: str, delivery: Delivery | None, event: Event, sync: bool
 ) -> dict[str, Any]:
     if delivery is None:
         if sync:
             state = "not sent"  # the request-response checkout records events for the log only
-        elif row["published_at"] is None:
+        elif event.published_at is None:
             state = "unpublished"
         else:
             state = "waiting"

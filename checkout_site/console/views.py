@@ -40,6 +40,7 @@ from checkout_site.console.lifecycle import events_lifecycle
 from checkout_site.console.metrics import CheckoutCollector, delivery_counters, latency, throughput
 from checkout_site.console.models import Fault
 from checkout_site.console.search import OrderFilter, orders_find
+from orders.contract import ApiError, QueueDepths, ServiceSwitched, error_response
 from orders.models import Customer, Order, OrderStatus, Product
 from services.bus.broker import queue_depths
 from services.bus.models import DeadLetter
@@ -89,23 +90,19 @@ def control_service(request: HttpRequest, name: str, action: str) -> HttpRespons
     try:
         subscriber(name)
     except NotSubscribed:
-        return JsonResponse(
-            {"error": "unknown_service", "message": f"no service {name!r}"}, status=404
-        )
+        return error_response(ApiError(404, "unknown_service", f"no service {name!r}"))
     change = service_start if action == "start" else service_stop
     try:
         change(name=name, by=_who(request))
     except BrokerUnreachable as exc:
-        return JsonResponse(
-            {"error": "broker_unreachable", "message": f"nothing changed: {exc}"}, status=503
-        )
-    return JsonResponse({"service": name, "running": action == "start"})
+        return error_response(ApiError(503, "broker_unreachable", f"nothing changed: {exc}"))
+    return ServiceSwitched(service=name, running=action == "start").response()
 
 
 @require_GET
 @_staff_json
 def control_queues(request: HttpRequest) -> HttpResponse:
-    return JsonResponse(_depths())
+    return JsonResponse(QueueDepths(_depths()).model_dump())
 
 
 # --- Public: which services are down (the order swimlane and the shop show it) --------------------

@@ -32,6 +32,9 @@ class Subscriber:
     name: str
     handles: dict[str, Handler]
     inbox: type[models.Model]
+    # How pages name its lane: in full, and where space is short.
+    title: str = ""
+    short: str = ""
 
     @property
     def queue(self) -> str:
@@ -43,10 +46,21 @@ class SubscriberConfig(AppConfig):
     INBOX, and the service (and its queue) is named after the app's label."""
 
     handlers: str
+    title = ""
+    short = ""
 
     def ready(self) -> None:
         module = import_module(self.handlers)
-        subscribe(Subscriber(name=self.label, handles=dict(module.HANDLES), inbox=module.INBOX))
+        title = self.title or self.label
+        subscribe(
+            Subscriber(
+                name=self.label,
+                handles=dict(module.HANDLES),
+                inbox=module.INBOX,
+                title=title,
+                short=self.short or title,
+            )
+        )
 
 
 def subscribe(found: Subscriber) -> None:

@@ -6,3 +6,4 @@ class InventoryConfig(registry.SubscriberConfig):
     label = "inventory"
     verbose_name = "Inventory service"
     handlers = "services.inventory.handlers"
+    short = "stock"

@@ -6,3 +6,4 @@ class NotificationConfig(registry.SubscriberConfig):
     label = "notification"
     verbose_name = "Notification service"
     handlers = "services.notification.handlers"
+    short = "notify"

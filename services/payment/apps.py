@@ -6,3 +6,4 @@ class PaymentConfig(registry.SubscriberConfig):
     label = "payment"
     verbose_name = "Payment service"
     handlers = "services.payment.handlers"
+    short = "pay"

@@ -4,7 +4,8 @@
 // The order statuses as the server renders them (templates/base.html), never a copied list.
 const ORDER_STATUSES = readJson("order-statuses") || { all: [], initial: "", terminal: [] };
 export const INITIAL_STATUS = ORDER_STATUSES.initial;
-const LANE_OF = { orders: "orders", payment: "payment", inventory: "inventory", notification: "notification" };
+// The services' lanes, in the registry's order (templates/base.html); the first is the order's.
+export const LANES = (readJson("service-lanes") || []).map((lane) => lane.name);
 
 // el("span", {class: "badge", dataset: {seq: 3}}, "text", childNode, ...)
 export function el(tag, attrs = {}, ...children) {
@@ -51,7 +52,7 @@ export function setStatus(badge, status) {
 }
 
 export function laneOf(producer) {
-  return LANE_OF[producer] || "orders";
+  return LANES.includes(producer) ? producer : LANES[0];
 }
 
 export function producerChip(producer) {

@@ -1,11 +1,10 @@
 // The order page: the order's journey as a live swimlane, one lane per service, with arrows
 // from cause to effect, the notification join, and a re-watch of the stored events.
 import {
-  LiveSocket, clockTime, el, formatMs, isTerminal, laneOf, readJson, setStatus, showConnection, statusBadge,
-  timeMs,
+  LANES, LiveSocket, clockTime, el, formatMs, isTerminal, laneOf, readJson, setStatus, showConnection,
+  statusBadge, timeMs,
 } from "./live.js";
 
-const LANES = ["orders", "payment", "inventory", "notification"];
 const GLYPH = {
   OrderCreated: "+", OrderConfirmed: "✓", OrderShipped: "★", NotificationSent: "✉",
   PaymentProcessed: "✓", InventoryUpdated: "✓", PaymentFailed: "✕", InventoryRejected: "✕",
