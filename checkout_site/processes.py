@@ -377,3 +377,28 @@ def daphne(
         ready=lambda: port_open(port),
         stop_timeout=10.0,
     )
+
+
+def checkout(
+    *, env: dict[str, str], port: int, log_dir: Path | None = None, wait_worker: bool = False
+) -> ProcessGroup:
+    """What ``make run`` runs, and so what the benchmark measures: one worker on every service
+    queue (WORKER_CONCURRENCY pool processes), the relay, and daphne on ``port``.
+
+    ``wait_worker`` makes waiting for the group wait for the worker's ping too; it needs this
+    process's Celery app on the stack's broker, which the ``make run`` launcher has not.
+    """
+
+    def log(name: str) -> Path | None:
+        return log_file(name, log_dir) if log_dir is not None else None
+
+    concurrency = env.get("WORKER_CONCURRENCY", "2")
+    return ProcessGroup(
+        [
+            worker(
+                "checkout", env=env, concurrency=concurrency, log=log("worker"), ready=wait_worker
+            ),
+            relay(env=env, log=log("relay")),
+            daphne(port=port, env=env, log=log("daphne")),
+        ]
+    )

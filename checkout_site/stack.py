@@ -19,15 +19,6 @@ from checkout_site import processes
 from checkout_site.embedded_redis import EmbeddedRedis
 
 
-def checkout(env: dict[str, str], port: int) -> processes.ProcessGroup:
-    """What ``make run`` runs, and so what the benchmark measures: worker, relay, daphne."""
-    worker = processes.worker(
-        "checkout", env=env, concurrency=env.get("WORKER_CONCURRENCY", "2"), ready=False
-    )
-    relay = processes.relay(env=env)
-    return processes.ProcessGroup([worker, relay, processes.daphne(port=port, env=env)])
-
-
 def main() -> int:
     env = dict(os.environ)
     port = env.get("PORT", "8000")
@@ -46,7 +37,7 @@ def main() -> int:
         processes.manage("migrate", "--noinput", "-v", "0", env=env)
         processes.manage("load_demo", env=env)
         processes.manage("collectstatic", "--noinput", "-v", "0", env=env)
-        group = checkout(env, int(port)).start()
+        group = processes.checkout(env=env, port=int(port)).start()
         group.wait(timeout=float("inf"))
         print(f"\nCheckout Live is serving http://127.0.0.1:{port}/  (Ctrl-C stops it all)\n")
         sys.stdout.flush()
