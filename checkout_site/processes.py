@@ -141,7 +141,8 @@ class Process:
     """One child process: its command, environment and log, and how to tell it is ready.
 
     ``log`` None means the child writes to this process's stdout and stderr; a path collects
-    both there (appending, so a restarted worker keeps its history in one file).
+    both there (appending, so a restarted worker keeps its history in one file), or stderr
+    alone when ``start`` is given another stdout.
     """
 
     name: str
@@ -167,7 +168,7 @@ class Process:
         if self.log is not None:
             out = self.log.open("ab")
             kwargs.setdefault("stdout", out)
-            kwargs.setdefault("stderr", subprocess.STDOUT)
+            kwargs.setdefault("stderr", out)
         try:
             self.popen = subprocess.Popen(
                 self.argv, cwd=ROOT, env=self.env, start_new_session=True, **kwargs
