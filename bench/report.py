@@ -126,15 +126,15 @@ def growth(r: dict[str, Any]) -> str:
         parts.append(
             f"Up to {kept[-1]['rate']:g} orders/s offered the stack keeps up: an order costs "
             f"{_span(cpu, '.1f')} ms of CPU over all its processes and reaches SHIPPED in a p50 "
-            f"of {_span(p50, '.0f')} ms, whatever the rate."
+            f"of {_span(p50, '.0f')} ms."
         )
     if behind:
         first = behind[0]
         parts.append(
             f"At {first['rate']:g} orders/s offered it ships {first['shipped_per_s']:g}/s: the "
-            f"cores are full, the queues grow, and the time to SHIPPED becomes time spent "
-            f"waiting (p50 {first['e2e_ms']['p50']:.0f} ms), while the CPU per order rises to "
-            f"{first['cpu_ms_per_order']['total']:.1f} ms."
+            f"cores are full and the queues grow; the time to SHIPPED is mostly waiting "
+            f"(p50 {first['e2e_ms']['p50']:.0f} ms), and an order takes "
+            f"{first['cpu_ms_per_order']['total']:.1f} ms of CPU."
         )
     flat = r["details"]["flat_out"]
     parts.append(
@@ -150,11 +150,11 @@ def growth(r: dict[str, Any]) -> str:
         low, high = one_rate[0], one_rate[-1]
         parts.append(
             f"A broadcast is one Redis message per daphne process, written to each socket: "
-            f"from {low['sockets']} to {high['sockets']} sockets the messages delivered grow "
+            f"from {low['sockets']} to {high['sockets']} sockets the messages delivered go "
             f"from {low['messages_delivered']} to {high['messages_delivered']}, daphne's CPU per "
-            f"delivered message falls from {low['cpu_ms_per_message']['daphne']:g} to "
+            f"delivered message from {low['cpu_ms_per_message']['daphne']:g} to "
             f"{high['cpu_ms_per_message']['daphne']:g} ms, and the p99 from a POST to its "
-            f"OrderCreated on every socket grows from {low['post_to_socket_ms']['p99']:.0f} to "
+            f"OrderCreated on every socket from {low['post_to_socket_ms']['p99']:.0f} to "
             f"{high['post_to_socket_ms']['p99']:.0f} ms."
         )
     return " ".join(parts)
