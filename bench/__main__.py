@@ -2,7 +2,8 @@
 
 ``make bench`` writes bench/results.json and prints a table; ``make bench-smoke`` (``--smoke``)
 runs every phase for a few seconds and fails if something is broken or an idle hop is slow.
-All timings are taken by this process, the client. See README.md, "Performance".
+All timings are taken by this process, the client. docs/performance.md shows the last full run
+(``python -m bench.report`` writes it).
 """
 
 from __future__ import annotations
