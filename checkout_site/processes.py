@@ -16,6 +16,7 @@ stop can kill the whole group, so a worker's pool processes never outlive it.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import signal
 import socket
@@ -122,8 +123,6 @@ def celery_answers(app_module: str, name: str) -> Callable[[], bool]:
     """
 
     def ready() -> bool:
-        import importlib
-
         module = importlib.import_module(app_module)
         app = getattr(module, "app", None) or module.celery_app
         with app.connection_for_write() as conn:
