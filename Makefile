@@ -2,7 +2,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install install-dev run test test-browser lint format migrations-check bench clean
+.PHONY: install install-dev run test test-browser lint format migrations-check bench bench-smoke soak clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,11 +39,15 @@ format: install-dev
 migrations-check: install
 	$(BIN)/python manage.py makemigrations --check --dry-run
 
-bench: install-dev  ## the checkout against bare Celery on this machine; writes bench/results.json
+bench: install-dev  ## the checkout against bare Celery on this machine; writes bench/results.json and docs/performance.md
 	$(BIN)/python -m bench
+	$(BIN)/python -m bench.report
 
 bench-smoke: install-dev  ## every benchmark phase for a few seconds; fails if something is broken
 	$(BIN)/python -m bench --smoke
+
+soak: install  ## many orders while workers are killed and Redis restarts, then the books checked
+	$(BIN)/python -m bench.soak $(SOAK_ARGS)
 
 clean:
 	rm -rf $(VENV) .test-db.sqlite3* staticfiles

@@ -2,7 +2,8 @@
 
 ``make bench`` writes bench/results.json and prints a table; ``make bench-smoke`` (``--smoke``)
 runs every phase for a few seconds and fails if something is broken or an idle hop is slow.
-All timings are taken by this process, the client. See README.md, "Performance".
+All timings are taken by this process, the client. docs/performance.md shows the last full run
+(``python -m bench.report`` writes it).
 """
 
 from __future__ import annotations
@@ -28,9 +29,9 @@ import redis
 from bench.client import Target
 from bench.load import FeedSockets, LoadRun, http_rate, percentile, summary, wait_until
 from bench.stack import ROOT, Stack
+from checkout_site.processes import service_queues
 
 IDLE_HOP_LIMIT_MS = 100.0
-QUEUES = ("orders", "payment", "inventory", "notification")
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,7 @@ class Bench:
         self.target = Target.parse(stack.url)
         self.bare_redis = redis.Redis.from_url(stack.bare_broker)
         self.redis = redis.Redis.from_url(stack.redis.url)
+        self.queues = service_queues()
         self.bare_cpu_ms_per_task: list[dict[str, float]] = []
 
     # --- bare Celery ---------------------------------------------------------------------------
@@ -157,13 +159,13 @@ class Bench:
 
     def pipeline_idle(self) -> bool:
         """No message waiting or taken but not acked on any service queue."""
-        return not any(self.redis.llen(q) for q in QUEUES) and not self.redis.hlen("unacked")
+        return not any(self.redis.llen(q) for q in self.queues) and not self.redis.hlen("unacked")
 
     async def settle(self, timeout: float = 120.0) -> None:
         """Wait for the queues to drain, so one phase's backlog never slows the next."""
         if not await wait_until(self.pipeline_idle, timeout, step=0.1):
             say(f"warning: the pipeline did not drain within {timeout} s; emptying the queues")
-            for queue in QUEUES:
+            for queue in self.queues:
                 self.redis.delete(queue)
         await asyncio.sleep(0.3)
 
@@ -282,7 +284,7 @@ class Bench:
                         duration=seconds,
                     )
                 )
-            for queue in QUEUES:
+            for queue in self.queues:
                 self.redis.delete(queue)
         finally:
             self.stack.resume_worker()
@@ -558,7 +560,7 @@ def settings_used(stack: Stack, plan: Plan) -> dict[str, Any]:
         "channel_layer": settings.CHANNEL_LAYERS["default"]["BACKEND"],
         "worker": "one Celery worker, prefork -c "
         + stack.env.get("WORKER_CONCURRENCY", "2")
-        + " on orders,payment,inventory,notification (as make run)",
+        + f" on {','.join(service_queues())} (as make run)",
         "bare_worker": "the same command on queue 'bare', tasks that do nothing",
         "prefetch_multiplier": settings.CELERY_WORKER_PREFETCH_MULTIPLIER,
         "acks_late": settings.CELERY_TASK_ACKS_LATE,

@@ -5,7 +5,7 @@ mix work with waiting. This runs the two paths of an order in single processes i
 ``POST /orders`` through Django's test client (the view, the transaction, the outbox flush),
 then a solo Celery worker under cProfile that drains every delivery those orders cause. It
 writes the CPU per request and per delivery, and the functions that take it, to
-bench/profile/cpu-paths.txt.
+bench/out/cpu-paths.txt (not committed).
 """
 
 from __future__ import annotations
@@ -14,15 +14,15 @@ import cProfile
 import io
 import os
 import pstats
-import signal
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-QUEUES = ("orders", "payment", "inventory", "notification")
+from checkout_site import processes
+from checkout_site.processes import ROOT
+
+OUT = ROOT / "bench" / "out"
 
 
 def _stats(path: str, limit: int = 40) -> str:
@@ -55,9 +55,8 @@ def main() -> int:
     os.environ.update(env)
     report = []
     try:
-        manage = [sys.executable, "manage.py"]
-        subprocess.run([*manage, "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
-        subprocess.run([*manage, "load_demo"], cwd=ROOT, env=env, check=True, capture_output=True)
+        processes.manage("migrate", "-v", "0", env=env)
+        processes.manage("load_demo", env=env, quiet=True)
         import django
 
         django.setup()
@@ -91,41 +90,24 @@ def main() -> int:
             "",
         ]
 
-        worker = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "cProfile",
-                "-o",
-                str(work / "worker.prof"),
-                "-m",
-                "celery",
-                "-A",
-                "checkout_site",
-                "worker",
-                "-P",
-                "solo",
-                "-Q",
-                ",".join(QUEUES),
-                "-l",
-                "warning",
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+        # A solo pool, so the deliveries run in the profiled process itself.
+        queues = processes.service_queues()
+        command = processes.worker_command(
+            "cpu-paths",
+            queues,
+            options=["-P", "solo", "--without-gossip", "--without-mingle", "--without-heartbeat"],
+        )
+        profiled = [command[0], "-m", "cProfile", "-o", str(work / "worker.prof"), *command[1:]]
+        worker = processes.Process(
+            "worker", profiled, env=env, log=work / "worker.log", stop_timeout=120
         )
         import redis as redis_client
 
         broker = redis_client.Redis.from_url(redis.url)
-        time.sleep(2)
-        while any(broker.llen(q) for q in QUEUES) or broker.hlen("unacked"):
-            time.sleep(0.2)
-        worker.send_signal(signal.SIGTERM)
-        worker.wait()
+        with worker:
+            time.sleep(2)
+            while any(broker.llen(q) for q in queues) or broker.hlen("unacked"):
+                time.sleep(0.2)
         own = worker_cpu = 0.0
         stats = pstats.Stats(str(work / "worker.prof"))
         deliveries = 0
@@ -147,7 +129,8 @@ def main() -> int:
         ]
     finally:
         redis.stop()
-    out = ROOT / "bench" / "profile" / "cpu-paths.txt"
+    OUT.mkdir(exist_ok=True)
+    out = OUT / "cpu-paths.txt"
     out.write_text("\n".join(report))
     print("\n".join(report[:6]))
     print(f"wrote {out}")

@@ -2,8 +2,8 @@
 
 One ``LoadRun`` places orders (open loop at a fixed rate, or closed loop with a fixed number in
 flight), may follow each order on ``/ws/orders/<id>/`` until it is SHIPPED or CANCELLED, and may
-hold any number of ``/ws/events/`` sockets that must each receive every event. ``manage.py
-loadtest`` and ``python -m bench`` both drive it.
+hold any number of ``/ws/events/`` sockets that must each receive every event. ``python -m
+bench.loadtest`` and ``python -m bench`` both drive it.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 It starts the same stack as the benchmark, drives it flat out (or at ``--rate``), samples the
 worker (with its pool), daphne and the relay with py-spy for ``--seconds``, and writes, per
 process, the collapsed stacks and a summary of the functions that take the most time, inclusive
-and self, into ``--out`` (default bench/profile/).
+and self, into ``--out`` (default bench/out/, which git ignores).
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=0.0)
     parser.add_argument("--sockets", type=int, default=1)
     parser.add_argument("--rate-hz", type=int, default=200, help="py-spy samples per second")
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "profile")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out")
     parser.add_argument("--tag", default="", help="suffix for the output files")
     parser.add_argument(
         "--idle",

@@ -1,7 +1,13 @@
-"""``python -m bench.report [results.json]``: the README's performance tables, in Markdown."""
+"""``python -m bench.report [results.json]``: docs/performance.md, from the benchmark's last run.
+
+``make bench`` runs the benchmark (bench/results.json) and then this, so the performance page
+always shows the figures of one run, on the machine that produced them. ``--stdout`` prints
+the page instead of writing it.
+"""
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -10,6 +16,7 @@ from typing import Any
 from bench.__main__ import TARGETS
 
 ROOT = Path(__file__).resolve().parent.parent
+PAGE = ROOT / "docs" / "performance.md"
 
 ROWS = (
     ("bare_tasks_per_s", "bare Celery: no-op tasks published and drained, per s"),
@@ -41,7 +48,7 @@ def _target(key: str) -> str:
 
 def headline(r: dict[str, Any]) -> str:
     met = r.get("targets_met", {})
-    lines = ["| figure | value | target | |", "|---|---:|---|---|"]
+    lines = ["| figure | measured | target | |", "|---|---:|---|---|"]
     for key, label in ROWS:
         mark = "" if key not in met else ("met" if met[key] else "**not met**")
         lines.append(f"| {label} | {r.get(key)} | {_target(key)} | {mark} |")
@@ -84,14 +91,120 @@ def sockets(r: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def main() -> int:
-    path = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "bench" / "results.json"
-    r = json.loads(path.read_text())
-    print(headline(r))
-    print()
-    print(rates(r))
-    print()
-    print(sockets(r))
+def machine(r: dict[str, Any]) -> str:
+    m, v = r["machine"], r["versions"]
+    load = ", ".join(f"{x:g}" for x in m.get("load_average_at_start", []))
+    settings = r.get("settings", {})
+    lines = [
+        f"- CPU: {m['cpu']}, {m['cores']} cores, {m['memory_gb']:g} GB; Linux {m['kernel']}; "
+        f"Python {m['python']}; load average at start {load or 'unknown'}.",
+        f"- Checkout at commit `{v.get('checkout', 'unknown')}`; Django {v['Django']}, "
+        f"Celery {v['celery']}, Channels {v['channels']}, daphne {v['daphne']}, "
+        f"Redis server {v['redis-server']}.",
+    ]
+    for key in ("database", "broker_and_channel_layer", "worker", "web"):
+        if key in settings:
+            lines.append(f"- {key.replace('_', ' ').capitalize()}: {settings[key]}.")
+    lines.append(f"- A {r.get('mode', 'full')} run of {r.get('duration_s', 0):g} s.")
+    return "\n".join(lines)
+
+
+def _span(values: list[float], spec: str) -> str:
+    low, high = format(min(values), spec), format(max(values), spec)
+    return low if low == high else f"{low} to {high}"
+
+
+def growth(r: dict[str, Any]) -> str:
+    """How the cost of an order and of a broadcast grows, in words, from the scaling runs."""
+    rates = r["details"]["orders_per_s_scaling"]
+    kept = [x for x in rates if x["shipped_per_s"] >= 0.95 * x["rate"]]
+    behind = [x for x in rates if x not in kept]
+    parts = []
+    if kept:
+        cpu = [x["cpu_ms_per_order"]["total"] for x in kept]
+        p50 = [x["e2e_ms"]["p50"] for x in kept]
+        parts.append(
+            f"Up to {kept[-1]['rate']:g} orders/s offered the stack keeps up: an order costs "
+            f"{_span(cpu, '.1f')} ms of CPU over all its processes and reaches SHIPPED in a p50 "
+            f"of {_span(p50, '.0f')} ms."
+        )
+    if behind:
+        first = behind[0]
+        parts.append(
+            f"At {first['rate']:g} orders/s offered it ships {first['shipped_per_s']:g}/s: the "
+            f"cores are full and the queues grow; the time to SHIPPED is mostly waiting "
+            f"(p50 {first['e2e_ms']['p50']:.0f} ms), and an order takes "
+            f"{first['cpu_ms_per_order']['total']:.1f} ms of CPU."
+        )
+    flat = r["details"]["flat_out"]
+    parts.append(
+        f"Flat out ({flat['in_flight']} orders in flight) it ships "
+        f"{flat['orders_per_s_shipped']:g} orders/s, {flat['tasks_per_order']:g} deliveries "
+        "each; the worker takes "
+        f"{flat['cpu_ms_per_order']['worker']:.1f} ms of CPU per order and daphne "
+        f"{flat['cpu_ms_per_order']['daphne']:.1f} ms."
+    )
+    sockets = r["details"]["sockets_scaling"]
+    one_rate = [x for x in sockets if x["orders_per_s"] == sockets[0]["orders_per_s"]]
+    if len(one_rate) > 1:
+        low, high = one_rate[0], one_rate[-1]
+        parts.append(
+            f"A broadcast is one Redis message per daphne process, written to each socket: "
+            f"from {low['sockets']} to {high['sockets']} sockets the messages delivered go "
+            f"from {low['messages_delivered']} to {high['messages_delivered']}, daphne's CPU per "
+            f"delivered message from {low['cpu_ms_per_message']['daphne']:g} to "
+            f"{high['cpu_ms_per_message']['daphne']:g} ms, and the p99 from a POST to its "
+            f"OrderCreated on every socket from {low['post_to_socket_ms']['p99']:.0f} to "
+            f"{high['post_to_socket_ms']['p99']:.0f} ms."
+        )
+    return " ".join(parts)
+
+
+def page(r: dict[str, Any]) -> str:
+    return "\n".join(
+        [
+            "# Performance",
+            "",
+            "The checkout against bare Celery on one machine, by `make bench` (`python -m bench`, "
+            "then `python -m bench.report`, which writes this page from `bench/results.json`). "
+            "Every timing is taken by the client. Do not edit this page by hand: run the "
+            "benchmark.",
+            "",
+            "## The machine",
+            "",
+            machine(r),
+            "",
+            "## The last run",
+            "",
+            headline(r),
+            "",
+            "## How cost grows",
+            "",
+            growth(r),
+            "",
+            "Orders offered at a steady rate:",
+            "",
+            rates(r),
+            "",
+            "Feed sockets, each of which must receive every event:",
+            "",
+            sockets(r),
+            "",
+        ]
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.report", description=__doc__)
+    parser.add_argument("results", nargs="?", type=Path, default=ROOT / "bench" / "results.json")
+    parser.add_argument("--stdout", action="store_true", help="print the page, write nothing")
+    args = parser.parse_args(argv)
+    text = page(json.loads(args.results.read_text()))
+    if args.stdout:
+        print(text, end="")
+    else:
+        PAGE.write_text(text)
+        print(f"wrote {PAGE}", file=sys.stderr)
     return 0
 
 

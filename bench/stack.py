@@ -2,18 +2,14 @@
 
 Everything runs on 127.0.0.1 with a fresh SQLite file in a temporary folder, so a benchmark never
 touches the developer's database. The checkout's processes come from
-``checkout_site.stack._commands``, so the benchmark measures what ``make run`` runs.
+``checkout_site.processes.checkout``, so the benchmark measures what ``make run`` runs.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import signal
-import socket
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -22,10 +18,10 @@ from typing import Any
 
 import psutil
 
+from checkout_site import processes
 from checkout_site.embedded_redis import EmbeddedRedis, free_port
-from checkout_site.stack import _commands
+from checkout_site.processes import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 BENCH_STOCK = 10_000_000
 
 
@@ -34,7 +30,8 @@ class Stack:
         self.dir = Path(tempfile.mkdtemp(prefix="checkout-bench-"))
         self.redis = EmbeddedRedis()
         self.port = free_port()
-        self.children: dict[str, subprocess.Popen[bytes]] = {}
+        self.children: dict[str, processes.Process] = {}
+        self.group = processes.ProcessGroup([])
         self.debug = debug
         self.extra_env = extra_env or {}
         self.env: dict[str, str] = {}
@@ -71,64 +68,31 @@ class Stack:
         self.env = env
         # This process publishes to the bare worker too.
         os.environ["BENCH_BARE_BROKER"] = self.bare_broker
-        manage = [sys.executable, "manage.py"]
-        subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], env=env, cwd=ROOT, check=True)
-        subprocess.run([*manage, "load_demo"], env=env, cwd=ROOT, check=True, capture_output=True)
+        processes.manage("migrate", "--noinput", "-v", "0", env=env)
+        processes.manage("load_demo", env=env, quiet=True)
         self.django_ready()
         _stock_fill()
-        # The same commands as make run (checkout_site/stack.py).
-        worker, relay, daphne = _commands(env, str(self.port))
-        commands = {"worker": worker, "relay": relay, "daphne": daphne}
-        commands["bare"] = [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "bench.bare",
-            "worker",
-            "-Q",
+        worker, relay, daphne = processes.checkout(
+            env=env, port=self.port, log_dir=self.dir, wait_worker=True
+        )
+        bare = processes.worker(
             "bare",
-            "-c",
-            env.get("WORKER_CONCURRENCY", "2"),
-            "-l",
-            "warning",
-            "-n",
-            "bare@%h",
-        ]
-        for name, cmd in commands.items():
-            log = (self.dir / f"{name}.log").open("ab")
-            self.children[name] = subprocess.Popen(
-                cmd, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
-            )
-        self._wait_ready()
+            env=env,
+            queues=["bare"],
+            app="bench.bare",
+            concurrency=env.get("WORKER_CONCURRENCY", "2"),
+            log=self.dir / "bare.log",
+        )
+        self.children = {"worker": worker, "relay": relay, "daphne": daphne, "bare": bare}
+        self.group = processes.ProcessGroup(list(self.children.values()))
+        self.group.start().wait()
         self._sampling = True
         self._sampler = threading.Thread(target=self._sample_rss, daemon=True)
         self._sampler.start()
         return self
 
-    def _wait_ready(self, timeout: float = 60.0) -> None:
-        from bench import bare
-        from checkout_site.celery import app
-
-        deadline = time.monotonic() + timeout
-        pending = {"daphne", "worker", "bare"}
-        while pending and time.monotonic() < deadline:
-            for name, child in self.children.items():
-                if child.poll() is not None:
-                    raise RuntimeError(f"{name} exited early:\n{self.log_tail(name)}")
-            if "daphne" in pending and _port_open(self.port):
-                pending.discard("daphne")
-            if "worker" in pending and app.control.ping(timeout=0.5):
-                pending.discard("worker")
-            if "bare" in pending and bare.app.control.ping(timeout=0.5):
-                pending.discard("bare")
-            time.sleep(0.1)
-        if pending:
-            raise RuntimeError(f"not ready after {timeout} s: {sorted(pending)}")
-
     def log_tail(self, name: str, chars: int = 3000) -> str:
-        path = self.dir / f"{name}.log"
-        return path.read_text(errors="replace")[-chars:] if path.exists() else ""
+        return self.children[name].tail(chars)
 
     def processes(self, *, bare: bool = False) -> list[psutil.Process]:
         """The checkout's processes (Redis, worker and its pool, relay, daphne)."""
@@ -208,19 +172,7 @@ class Stack:
 
     def stop(self) -> None:
         self._sampling = False
-        for child in self.children.values():
-            if child.poll() is None:
-                # A paused worker must run to hear the TERM.
-                with contextlib.suppress(OSError):
-                    os.kill(child.pid, signal.SIGCONT)
-                child.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 15
-        for child in self.children.values():
-            try:
-                child.wait(timeout=max(deadline - time.monotonic(), 0.1))
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
+        self.group.stop()
         self.redis.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
 
@@ -238,11 +190,3 @@ def _stock_fill() -> None:
 
     Stock.objects.filter(product_id=456).update(on_hand=BENCH_STOCK, initial=BENCH_STOCK)
     Product.objects.filter(pk=456).update(stock=BENCH_STOCK)
-
-
-def _port_open(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-            return True
-    except OSError:
-        return False

@@ -3,8 +3,8 @@
 A group message reaches this process as one Redis pub/sub message, which the layer puts, as the
 same bytes, in the queue of every socket in the group; each socket then decoded it for itself.
 With 1,000 feed sockets that was 1,000 msgpack decodes of one message, 12 % of daphne's time
-(bench/profile/daphne-sockets1000.txt). Now the first socket decodes it and the others get the
-same dict. The sockets' handlers (orders/consumers.py) only read the messages they get.
+(``python -m bench.profile --sockets 1000``). Now the first socket decodes it and the others
+get the same dict. The sockets' handlers (orders/consumers.py) only read the messages they get.
 """
 
 from __future__ import annotations

@@ -1,27 +1,27 @@
 """Fixtures for browser tests: daphne serving the site on the test database, and headless Chromium.
 
-Loaded for every test module through ``pytest_plugins`` in tests/conftest.py: ask for ``page``.
-Daphne runs as a subprocess with the same environment as the worker (``stack_env``): the test
-database, the real broker and the real Redis channel layer, so what a page shows is what the
-pipeline did. Chromium is Debian's, driven by Playwright; if it is missing the tests fail.
+Loaded for every test module through ``pytest_plugins`` in tests/conftest.py: ask for ``page``
+(or ``live_site`` for the server alone). ``live_site`` is the one live server of the suite:
+daphne as ``make run`` starts it (checkout_site/processes.py). Channels' ``DaphneProcess``
+(``ChannelsLiveServerTestCase``) forks the test process and serves its settings; this one is a
+fresh process with the same environment as the worker (``stack_env``): the test database, the
+real broker and the real Redis channel layer, so what a page shows is what the pipeline did.
+Chromium is Debian's, driven by Playwright; if it is missing the tests fail.
 """
 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import tempfile
-import time
-import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from checkout_site import processes
 from checkout_site.embedded_redis import free_port
-from tests.conftest import ROOT, Worker, stack_env
+from tests.conftest import Worker, stack_env
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -34,62 +34,30 @@ CHROMIUM_ARGS = [
 ]
 
 
-class Daphne:
-    """The ASGI server of the site, as ``make run`` starts it, on a free port."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = Path(tempfile.mkstemp(prefix="daphne-", suffix=".log")[1])
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self, timeout: float = 30.0) -> Daphne:
-        cmd = [
-            sys.executable,
-            "-m",
-            "daphne",
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(self.port),
-            "checkout_site.asgi:application",
-        ]
-        with self.log.open("ab") as out:
-            self.process = subprocess.Popen(
-                cmd, cwd=ROOT, env=stack_env(), stdout=out, stderr=subprocess.STDOUT
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"daphne exited early:\n{self.log.read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/static/css/site.css", timeout=2):
-                    return self
-            except OSError:
-                time.sleep(0.2)
-        raise RuntimeError(f"daphne did not answer:\n{self.log.read_text()[-3000:]}")
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+@dataclass(frozen=True)
+class LiveSite:
+    url: str
+    process: processes.Process
 
 
 @pytest.fixture(scope="session")
-def daphne_server(worker: Worker) -> Iterator[Daphne]:
-    server = Daphne().start()
-    yield server
-    server.stop()
+def live_site(django_db_setup: None) -> Iterator[LiveSite]:
+    """daphne serving the whole site (pages, sockets, static files) on a free port."""
+    port = free_port()
+    # DEBUG: the staff session cookie must travel over plain http. The test process allows sync
+    # ORM calls under Playwright's loop (``browser``); the server must not.
+    env = stack_env(DJANGO_DEBUG="true")
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    server = processes.daphne(port=port, env=env, log=processes.log_file("daphne"))
+    with server:
+        server.wait(timeout=30)
+        yield LiveSite(url=f"http://127.0.0.1:{port}", process=server)
 
 
 @pytest.fixture
-def daphne(daphne_server: Daphne, stack: Worker) -> Daphne:
+def daphne(live_site: LiveSite, stack: Worker) -> LiveSite:
     """The site on the real stack, for one test: committed data, a live worker, empty queues."""
-    return daphne_server
+    return live_site
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +82,7 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture
-def page(browser: Any, daphne: Daphne) -> Iterator[Any]:
+def page(browser: Any, daphne: LiveSite) -> Iterator[Any]:
     """A fresh page on the site that fails the test on any console error or uncaught exception."""
     context = browser.new_context(base_url=daphne.url, viewport={"width": 1280, "height": 900})
     context.set_default_timeout(30_000)

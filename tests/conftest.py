@@ -7,11 +7,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import socket
 import subprocess
-import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from checkout_site import processes
+from checkout_site.processes import service_queues
 from tests.netproxy import TcpProxy
 from tests.stack_plugin import _state
 
@@ -63,51 +62,29 @@ def stack_env(**extra: str) -> dict[str, str]:
 
 
 class Worker:
-    """A real Celery worker process consuming every service queue."""
+    """A real Celery worker process consuming every service queue (checkout_site/processes.py)."""
 
-    def __init__(self, name: str, queues: str = "orders,payment,inventory,notification") -> None:
+    def __init__(self, name: str, queues: str | None = None) -> None:
         self.name = name
-        self.queues = queues
-        self.process: subprocess.Popen[bytes] | None = None
-        self.log = Path(tempfile.mkstemp(prefix=f"{name}-", suffix=".log")[1])
+        self.queues = queues or ",".join(service_queues())
+        self.log = processes.log_file(name)
+        self._process: processes.Process | None = None
+
+    @property
+    def process(self) -> subprocess.Popen[bytes] | None:
+        return self._process.popen if self._process else None
 
     def start(self, timeout: float = 30.0, **env: str) -> Worker:
-        from checkout_site.celery import app
-
-        cmd = [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "checkout_site",
-            "worker",
-            "-Q",
-            self.queues,
-            "-c",
-            "2",
-            "-P",
-            "prefork",
-            "-l",
-            "info",
-            "-n",
-            f"{self.name}@%h",
-            "--without-gossip",
-            "--without-mingle",
-        ]
-        with self.log.open("ab") as out:
-            self.process = subprocess.Popen(
-                cmd, cwd=ROOT, env=stack_env(**env), stdout=out, stderr=subprocess.STDOUT
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"worker exited early:\n{self.log.read_text()[-3000:]}")
-            # A connection of its own: a pooled one may have died in a Redis restart.
-            with app.connection_for_write() as conn:
-                replies = app.control.ping(timeout=0.5, connection=conn)
-            if any(self.name in key for reply in replies for key in reply):
-                return self
-        raise RuntimeError(f"worker did not answer a ping:\n{self.log.read_text()[-3000:]}")
+        self._process = processes.worker(
+            self.name,
+            env=stack_env(**env),
+            queues=self.queues.split(","),
+            loglevel="info",
+            options=["-P", "prefork", "--without-gossip", "--without-mingle"],
+            log=self.log,
+        )
+        self._process.start().wait(timeout)
+        return self
 
     @property
     def hostname(self) -> str:
@@ -166,13 +143,8 @@ class Worker:
         return True
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self._process is not None:
+            self._process.stop()
 
 
 @pytest.fixture(scope="session")
@@ -210,7 +182,7 @@ def _queues_purge() -> None:
 
     with app.connection_for_write() as conn:
         channel = conn.default_channel
-        for queue in ("orders", "payment", "inventory", "notification"):
+        for queue in service_queues():
             # A queue that was never declared has nothing to purge.
             with contextlib.suppress(Exception):
                 channel.queue_purge(queue)

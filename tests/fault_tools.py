@@ -11,16 +11,14 @@ import contextlib
 import os
 import signal
 import socket
-import subprocess
-import sys
-import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from checkout_site import processes
 from checkout_site.console.consistency import ConsistencyReport, consistency_check
 from orders.models import TERMINAL_STATUSES, Order
 from services.bus.registry import queues
-from tests.conftest import ROOT, Worker, stack_env, wait_for
+from tests.conftest import Worker, stack_env, wait_for
 
 SESSION_WORKER = "checkout-test"
 
@@ -51,28 +49,17 @@ class Relay:
 
     def __init__(self, **env: str) -> None:
         self.env = env
-        self.log = Path(tempfile.mkstemp(prefix="relay-", suffix=".log")[1])
-        self.process: subprocess.Popen[bytes] | None = None
+        self.log = processes.log_file("relay")
+        self._process: processes.Process | None = None
 
     def start(self) -> Relay:
-        with self.log.open("ab") as out:
-            self.process = subprocess.Popen(
-                [sys.executable, "manage.py", "relay", "--interval", "0.2"],
-                cwd=ROOT,
-                env=stack_env(**self.env),
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
+        self._process = processes.relay(env=stack_env(**self.env), interval=0.2, log=self.log)
+        self._process.start()
         return self
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self._process is not None:
+            self._process.stop(timeout=10)
 
 
 def children_of(pid: int) -> list[int]:

@@ -66,7 +66,7 @@ def _switch_on_fault(page: Any, service: str, kind: str, value: str = "") -> Non
 
 
 def test_stopping_notification_holds_orders_at_confirmed_and_starting_it_ships_them(
-    staff_page, console_server
+    staff_page, live_site
 ):
     page = staff_page
     notification = _card(page, "notification")
@@ -77,7 +77,7 @@ def test_stopping_notification_holds_orders_at_confirmed_and_starting_it_ships_t
     notification.locator("[data-action=toggle]").click()
     page.wait_for_selector('.service[data-service="notification"][data-running="false"]')
     page.wait_for_selector("[data-down-banner]:not([hidden])")
-    ids = [_place(page, console_server) for _ in range(3)]
+    ids = [_place(page, live_site) for _ in range(3)]
 
     wait_for(
         lambda: all(Order.objects.get(pk=i).status == OrderStatus.CONFIRMED for i in ids),
@@ -103,14 +103,14 @@ def test_stopping_notification_holds_orders_at_confirmed_and_starting_it_ships_t
 
 
 def test_duplicate_delivery_raises_the_duplicate_counter_and_changes_no_stock_or_payment(
-    staff_page, console_server
+    staff_page, live_site
 ):
     page = staff_page
     _switch_on_fault(page, "payment", "duplicate")
     payment = _card(page, "payment")
     assert payment.locator('[data-field="duplicate"]').text_content() == "0"
 
-    order_id = _place(page, console_server)
+    order_id = _place(page, live_site)
     assert wait_terminal(order_id).status == OrderStatus.SHIPPED
 
     page.wait_for_function(
@@ -123,14 +123,14 @@ def test_duplicate_delivery_raises_the_duplicate_counter_and_changes_no_stock_or
     assert Order.objects.get(pk=order_id).status == OrderStatus.SHIPPED
     _snap(page, "console-duplicate-fault")
 
-    page.goto(f"{console_server.url}/console/events/?order={order_id}")
+    page.goto(f"{live_site.url}/console/events/?order={order_id}")
     chip = page.locator('.delivery[data-service="payment"][data-duplicates="1"]')
     chip.wait_for()
     assert "1 duplicate skipped" in chip.text_content()
     assert "duplicate delivery" in chip.text_content()
     _snap(page, "console-deliveries")
 
-    page.goto(f"{console_server.url}/console/")
+    page.goto(f"{live_site.url}/console/")
     page.click('.fault-list li[data-fault="duplicate"] button')
     page.wait_for_selector(".fault-list", state="detached")
     assert not Fault.objects.exists()
@@ -138,11 +138,11 @@ def test_duplicate_delivery_raises_the_duplicate_counter_and_changes_no_stock_or
 
 
 def test_a_dead_lettered_event_is_redriven_from_the_console_and_its_order_completes(
-    staff_page, console_server
+    staff_page, live_site
 ):
     page = staff_page
     _switch_on_fault(page, "payment", "failure", "1")
-    order_id = _place(page, console_server)
+    order_id = _place(page, live_site)
 
     letter = wait_for(lambda: DeadLetter.objects.filter(order_id=order_id).first(), timeout=40)
     assert Order.objects.get(pk=order_id).status == OrderStatus.INITIATED
@@ -155,7 +155,7 @@ def test_a_dead_lettered_event_is_redriven_from_the_console_and_its_order_comple
     page.wait_for_selector(".fault-list", state="detached")
     time.sleep(CACHE_SECONDS + 0.3)
 
-    page.goto(f"{console_server.url}/console/dead-letters/")
+    page.goto(f"{live_site.url}/console/dead-letters/")
     row = page.locator(f'tr[data-dead-letter="{letter.pk}"]')
     assert "InjectedFailure" in row.text_content()
     assert re.search(r"\b6\b", row.locator("td.num").text_content())
@@ -170,14 +170,14 @@ def test_a_dead_lettered_event_is_redriven_from_the_console_and_its_order_comple
     assert page.errors == []
 
 
-def test_the_other_console_pages_open_without_errors(staff_page, console_server):
+def test_the_other_console_pages_open_without_errors(staff_page, live_site):
     page = staff_page
     for path, marker in (
         ("/console/topology/", ".matrix"),
         ("/console/orders/", ".filters"),
         ("/console/events/", "#event-rows"),
     ):
-        page.goto(f"{console_server.url}{path}")
+        page.goto(f"{live_site.url}{path}")
         page.wait_for_selector(marker)
         page.wait_for_timeout(500)
         _snap(page, "console-" + path.strip("/").split("/")[-1])

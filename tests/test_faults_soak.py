@@ -1,4 +1,4 @@
-"""A short soak: the `soak` command end to end, with kills, a Redis restart and duplicates.
+"""A short soak: ``python -m bench.soak`` end to end, with kills, a Redis restart and duplicates.
 
 The full run (1,000 orders) is recorded in the README's Reliability section; this one is small
 enough for every test run and checks the same things: every order terminal, no violation.
@@ -22,7 +22,7 @@ def test_a_short_soak_ends_with_every_order_terminal_and_the_books_clean(tmp_pat
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "DJANGO_DEBUG": "True"}
 
     result = subprocess.run(
-        [sys.executable, "manage.py", "soak", "--orders", "80", "--rate", "15"]
+        [sys.executable, "-m", "bench.soak", "--orders", "80", "--rate", "15"]
         + ["--kill-every", "1.5", "--drain-timeout", "180", "--report", str(report)],
         cwd=ROOT,
         env=env,

@@ -10,7 +10,6 @@ stopped at the end; the exit code is schemathesis's.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -21,6 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from checkout_site import processes  # noqa: E402
 from checkout_site.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
 
 
@@ -34,37 +34,21 @@ def main() -> int:
         env["REDIS_URL"] = redis.url
     env.pop("CELERY_BROKER_URL", None)
     port = free_port()
-    children: list[subprocess.Popen[bytes]] = []
     try:
-        manage = [sys.executable, "manage.py"]
-        subprocess.run([*manage, "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
-        subprocess.run([*manage, "load_demo"], cwd=ROOT, env=env, check=True)
-        log = (workdir / "stack.log").open("ab")
-        worker = [sys.executable, "-m", "celery", "-A", "checkout_site", "worker", "-l", "warning"]
-        worker += ["-Q", "orders,payment,inventory,notification", "-c", "2"]
-        children.append(subprocess.Popen(worker, cwd=ROOT, env=env, stdout=log, stderr=log))
-        daphne = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
-        children.append(
-            subprocess.Popen(
-                [*daphne, "checkout_site.asgi:application"],
-                cwd=ROOT,
-                env=env,
-                stdout=log,
-                stderr=log,
-            )
+        processes.manage("migrate", "-v", "0", env=env)
+        processes.manage("load_demo", env=env)
+        stack = processes.ProcessGroup(
+            [
+                processes.worker("schemathesis", env=env, log=workdir / "worker.log", ready=False),
+                processes.daphne(port=port, env=env, log=workdir / "daphne.log"),
+            ]
         )
-        url = f"http://127.0.0.1:{port}"
-        _wait_up(f"{url}/openapi.json")
-        script = ROOT / "tests" / "ci" / "schemathesis.sh"
-        return subprocess.run([str(script), url, max_examples], cwd=ROOT, env=env).returncode
+        with stack:
+            url = f"http://127.0.0.1:{port}"
+            _wait_up(f"{url}/openapi.json")
+            script = ROOT / "tests" / "ci" / "schemathesis.sh"
+            return subprocess.run([str(script), url, max_examples], cwd=ROOT, env=env).returncode
     finally:
-        for child in children:
-            child.send_signal(signal.SIGTERM)
-        for child in children:
-            try:
-                child.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                child.kill()
         if redis is not None:
             redis.stop()
 

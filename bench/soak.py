@@ -1,6 +1,6 @@
 """Soak: many orders through the real stack while it is being broken, then the books checked.
 
-    python manage.py soak [--orders 1000] [--workers 2] [--kill-every 3]
+    python -m bench.soak [--orders 1000] [--workers 2] [--kill-every 3]
 
 Starts its own stack on a fresh SQLite file: an embedded Redis (or REDIS_URL's), Celery
 workers, the relay with its reconciler. A placer process places the orders at a steady pace
@@ -12,6 +12,7 @@ runs, and the figures are printed (and written as JSON with --report).
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import os
@@ -25,56 +26,58 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from checkout_site import processes
+from checkout_site.processes import ROOT
 
-ROOT = Path(settings.BASE_DIR)
-QUEUES = "orders,payment,inventory,notification"
 BULK, SCARCE = 456, 457
 
 
-class Command(BaseCommand):
-    help = "Place many orders while workers are killed and Redis restarts; check the books."
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.soak",
+        description="Place many orders while workers are killed and Redis restarts; check books.",
+    )
+    parser.add_argument("--orders", type=int, default=1000)
+    parser.add_argument("--rate", type=float, default=20.0, help="orders per second")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--kill-every", type=float, default=3.0, help="mean seconds")
+    parser.add_argument("--duplicates", type=float, default=0.3, help="share re-published")
+    parser.add_argument("--no-redis-restart", action="store_true")
+    parser.add_argument("--drain-timeout", type=float, default=600.0)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--report", type=Path, help="also write the figures here as JSON")
+    parser.add_argument("--role", choices=["run", "place"], default="run", help="internal")
+    options = vars(parser.parse_args(argv))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "checkout_site.settings")
+    import django
 
-    def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--orders", type=int, default=1000)
-        parser.add_argument("--rate", type=float, default=20.0, help="orders per second")
-        parser.add_argument("--workers", type=int, default=2)
-        parser.add_argument("--kill-every", type=float, default=3.0, help="mean seconds")
-        parser.add_argument("--duplicates", type=float, default=0.3, help="share re-published")
-        parser.add_argument("--no-redis-restart", action="store_true")
-        parser.add_argument("--drain-timeout", type=float, default=600.0)
-        parser.add_argument("--seed", type=int, default=1)
-        parser.add_argument("--report", type=Path, help="also write the figures here as JSON")
-        parser.add_argument("--role", choices=["run", "place"], default="run", help="internal")
-
-    def handle(self, *args: Any, role: str, **options: Any) -> None:
-        if role == "place":
-            _place(options)
-            return
-        figures = _Soak(options, self.stdout).run()
-        text = json.dumps(figures, indent=2)
-        self.stdout.write(text)
-        if options["report"]:
-            options["report"].write_text(text + "\n")
-        if figures["violations"]:
-            raise CommandError(f"{figures['violations']} invariant violations after the soak")
+    django.setup()
+    if options.pop("role") == "place":
+        _place(options)
+        return 0
+    figures = _Soak(options).run()
+    text = json.dumps(figures, indent=2)
+    print(text)
+    if options["report"]:
+        options["report"].write_text(text + "\n")
+    if figures["violations"]:
+        print(f"{figures['violations']} invariant violations after the soak", file=sys.stderr)
+        return 1
+    return 0
 
 
 class _Soak:
-    def __init__(self, options: dict[str, Any], out: Any) -> None:
+    def __init__(self, options: dict[str, Any]) -> None:
         self.o = options
-        self.out = out
         self.rng = random.Random(options["seed"])
         self.dir = Path(tempfile.mkdtemp(prefix="soak-"))
         self.kills = {"pool process": 0, "whole worker": 0}
         self.redis: Any = None
-        self.workers: list[subprocess.Popen[bytes]] = []
-        self.procs: list[subprocess.Popen[bytes]] = []
+        self.workers: list[processes.Process] = []
+        self.procs: list[processes.Process] = []
 
     def say(self, text: str) -> None:
-        self.out.write(f"[soak {time.strftime('%H:%M:%S')}] {text}")
-        self.out.flush()
+        print(f"[soak {time.strftime('%H:%M:%S')}] {text}", flush=True)
 
     def run(self) -> dict[str, Any]:
         from checkout_site.embedded_redis import EmbeddedRedis
@@ -100,25 +103,22 @@ class _Soak:
         try:
             return self._run()
         finally:
-            for proc in self.procs + self.workers:
-                if proc.poll() is None:
-                    proc.send_signal(signal.SIGTERM)
-            for proc in self.procs + self.workers:
-                try:
-                    proc.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+            processes.ProcessGroup(self.procs + self.workers).stop()
             if self.redis is not None:
                 self.redis.stop()
 
     def _run(self) -> dict[str, Any]:
-        subprocess.run(_manage("migrate", "-v", "0"), env=self.env, check=True, cwd=ROOT)
+        processes.manage("migrate", "-v", "0", env=self.env)
         for n in range(self.o["workers"]):
             self.workers.append(self._worker(n))
-        self.procs.append(self._spawn(_manage("relay", "--interval", "0.3"), "relay"))
-        placer = self._spawn(
-            _manage(
-                "soak",
+        relay = processes.relay(env=self.env, interval=0.3, log=self.dir / "relay.log")
+        self.procs.append(relay.start())
+        placer = processes.Process(
+            "placer",
+            [
+                sys.executable,
+                "-m",
+                "bench.soak",
                 "--role",
                 "place",
                 "--orders",
@@ -131,21 +131,22 @@ class _Soak:
                 str(self.o["seed"]),
                 "--drain-timeout",
                 str(self.o["drain_timeout"]),
-            ),
-            "placer",
-            stdout=subprocess.PIPE,
+            ],
+            env=self.env,
+            log=self.dir / "placer.log",
         )
-        self.procs.append(placer)
+        self.procs.append(placer.start(stdout=subprocess.PIPE))
         self.say(f"stack up in {self.dir}; placing {self.o['orders']} orders")
         restarted = self.o["no_redis_restart"] or self.redis is None
         redis_restarts = 0
         result: dict[str, Any] = {}
         next_kill = time.monotonic() + self.rng.expovariate(1 / self.o["kill_every"])
-        assert placer.stdout is not None
-        os.set_blocking(placer.stdout.fileno(), False)
+        assert placer.popen is not None and placer.popen.stdout is not None
+        stdout = placer.popen.stdout
+        os.set_blocking(stdout.fileno(), False)
         buffer = b""
-        while placer.poll() is None or buffer or not result:
-            chunk = placer.stdout.read() or b""
+        while placer.running or buffer or not result:
+            chunk = stdout.read() or b""
             buffer += chunk
             while b"\n" in buffer:
                 line, buffer = buffer.split(b"\n", 1)
@@ -158,18 +159,18 @@ class _Soak:
                     time.sleep(1.0)
                     self.redis.start()
                     restarted, redis_restarts = True, 1
-            if "drained_s" in result or (placer.poll() is not None and not chunk):
+            if "drained_s" in result or (not placer.running and not chunk):
                 break
             if "placing_done" not in result and time.monotonic() >= next_kill:
                 self._kill()
                 next_kill = time.monotonic() + self.rng.expovariate(1 / self.o["kill_every"])
             for n, worker in enumerate(self.workers):
-                if worker.poll() is not None:
+                if not worker.running:
                     self.workers[n] = self._worker(n)
             time.sleep(0.1)
-        placer.wait()
+        placer.popen.wait()
         check = subprocess.run(
-            _manage("check_consistency", "--deadline", "0"),
+            processes.manage_command("check_consistency", "--deadline", "0"),
             env=self.env,
             cwd=ROOT,
             capture_output=True,
@@ -195,15 +196,13 @@ class _Soak:
             "check_consistency": check.stdout.strip().splitlines()[-1:] or [check.stderr],
         }
 
-    def _spawn(self, cmd: list[str], name: str, **kwargs: Any) -> subprocess.Popen[bytes]:
-        log = (self.dir / f"{name}.log").open("ab")
-        kwargs.setdefault("stdout", log)
-        return subprocess.Popen(cmd, env=self.env, cwd=ROOT, stderr=log, **kwargs)
-
-    def _worker(self, n: int) -> subprocess.Popen[bytes]:
-        cmd = [sys.executable, "-m", "celery", "-A", "checkout_site", "worker", "-Q", QUEUES]
-        cmd += ["-c", "2", "-l", "info", "-n", f"soak{n}@%h", "--without-gossip"]
-        return self._spawn(cmd + ["--without-mingle"], f"worker{n}-{time.monotonic_ns()}")
+    def _worker(self, n: int) -> processes.Process:
+        log = self.dir / f"worker{n}-{time.monotonic_ns()}.log"
+        options = ["--without-gossip", "--without-mingle"]
+        worker = processes.worker(
+            f"soak{n}", env=self.env, loglevel="info", options=options, log=log, ready=False
+        )
+        return worker.start()
 
     def _kill(self) -> None:
         n = self.rng.randrange(len(self.workers))
@@ -217,7 +216,8 @@ class _Soak:
         for pid in pool:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-        worker.wait()
+        assert worker.popen is not None
+        worker.popen.wait()
         self.kills["whole worker"] += 1
         self.workers[n] = self._worker(n)
 
@@ -306,5 +306,5 @@ def _children(pid: int) -> list[int]:
         return []
 
 
-def _manage(*args: str) -> list[str]:
-    return [sys.executable, str(ROOT / "manage.py"), *args]
+if __name__ == "__main__":
+    sys.exit(main())
