@@ -320,3 +320,18 @@ def test_metrics_answer_a_scraper_with_the_token_and_nobody_else(client, setting
     assert b"checkout_deliveries_handled_total" in allowed.content
     assert wrong.status_code == 403
     assert client.get("/metrics").status_code == 403
+
+
+def test_the_console_counts_orders_under_each_event_driven_status(staff_client):
+    page = staff_client.get("/console/").content.decode()
+
+    for status in ("INITIATED", "CONFIRMED", "SHIPPED", "CANCELLED"):
+        assert f'<div data-status="{status}">' in page
+    assert 'data-status="PENDING_PAYMENT"' not in page
+
+
+def test_the_console_filters_orders_by_every_status(staff_client):
+    page = staff_client.get("/console/orders/").content.decode()
+
+    for status in ("INITIATED", "CONFIRMED", "SHIPPED", "CANCELLED", "PENDING_PAYMENT"):
+        assert f"<option>{status}</option>" in page
