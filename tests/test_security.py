@@ -211,9 +211,9 @@ def test_the_token_is_never_whole_in_pages_sockets_logs_or_admin(
     assert TOKEN not in caplog.text
 
 
-async def _socket_messages(order_id: int) -> list[dict]:
+async def _socket_messages(order_id: int | None, path: str = "") -> list[dict]:
     communicator = WebsocketCommunicator(
-        application, f"/ws/orders/{order_id}/", headers=[(b"origin", b"http://127.0.0.1")]
+        application, path or f"/ws/orders/{order_id}/", headers=[(b"origin", b"http://127.0.0.1")]
     )
     connected, _ = await communicator.connect(timeout=5)
     assert connected
@@ -254,3 +254,30 @@ def test_a_request_response_orders_token_is_masked_by_the_next_pass(client, cust
 
     created = Event.objects.get(order_id=order_id, type="OrderCreated")
     assert created.payload["paymentToken"] == "tok_****9876"
+
+
+ADDRESS = "zelda.quinn-7@example.org"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_no_public_page_json_or_socket_shows_a_customers_email_whole(product, admin_client):
+    from orders.models import Customer
+
+    Customer.objects.create(pk=123, name="Zelda", email=ADDRESS)
+    order_id = post_order(Client(), BODY).json()["orderId"]
+    InProcessBus().drain()
+    sync_id = Client().post("/orders/sync", data=BODY, content_type="application/json").json()
+    assert Event.objects.filter(payload__to=ADDRESS).exists(), "the e-mail was sent and logged"
+    public = [
+        Client().get(path, headers=headers).content.decode()
+        for path in ("/", "/compare", "/products", f"/orders/{order_id}")
+        for headers in ({}, {"Accept": "application/json"})
+    ]
+    public.append(json.dumps(sync_id))
+    public.append(json.dumps(async_to_sync(_socket_messages)(order_id)))
+    public.append(json.dumps(async_to_sync(_socket_messages)(None, "/ws/events/?after=0")))
+
+    assert all(ADDRESS not in text for text in public)
+    assert "z***@example.org" in public[7], "the order's JSON says whom it was sent to, masked"
+    staff = admin_client.get(f"/admin/orders/customer/{123}/change/").content.decode()
+    assert ADDRESS in staff

@@ -52,6 +52,11 @@ PaymentToken = Annotated[
 ]
 
 
+def _personal(**constraints: Any) -> Any:
+    """A field holding someone's e-mail address: masked wherever the public can see it."""
+    return Field(json_schema_extra={"x-personal": "email"}, **constraints)
+
+
 class UnknownEventType(ValueError):
     pass
 
@@ -80,7 +85,7 @@ class OrderCreated(Payload):
     quantity: PositiveInt
     amount: str = Money
     paymentToken: str
-    customerEmail: str = Field(min_length=3, max_length=254)
+    customerEmail: str = _personal(min_length=3, max_length=254)
 
     @field_validator("paymentToken")
     @classmethod
@@ -147,7 +152,7 @@ class NotificationSent(Payload):
     producer = "notification"
     description = "The customer was emailed."
     kind: str = Field(pattern=r"^(confirmed|cancelled)$")
-    to: str = Field(max_length=254)
+    to: str = _personal(max_length=254)
     subject: str = Field(max_length=200)
 
 
@@ -232,10 +237,31 @@ def mask_token(token: str) -> str:
     return "tok_****" + token[4:][-4:]
 
 
+def mask_email(address: str) -> str:
+    """``ada@example.com`` -> ``a***@example.com``: who it went to, not the address itself."""
+    local, at, domain = address.partition("@")
+    return f"{local[:1]}***@{domain}" if at else "***"
+
+
+# The payload fields that hold an e-mail address, from the classes that declare them.
+_PERSONAL_FIELDS = frozenset(
+    name
+    for cls in _TYPES.values()
+    for name, info in cls.model_fields.items()
+    if isinstance(info.json_schema_extra, dict) and info.json_schema_extra.get("x-personal")
+)
+
+
 def mask_payload(payload: dict[str, Any]) -> dict[str, Any]:
-    if "paymentToken" in payload and isinstance(payload["paymentToken"], str):
-        return {**payload, "paymentToken": mask_token(payload["paymentToken"])}
-    return payload
+    """The payload as anyone may see it: no payment token, no e-mail address whole."""
+    masked = payload
+    token = payload.get("paymentToken")
+    if isinstance(token, str):
+        masked = {**masked, "paymentToken": mask_token(token)}
+    for name in _PERSONAL_FIELDS.intersection(payload):
+        if isinstance(payload[name], str):
+            masked = {**masked, name: mask_email(payload[name])}
+    return masked
 
 
 def json_schemas() -> dict[str, dict[str, Any]]:
