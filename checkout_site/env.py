@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from urllib.parse import parse_qs, urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -52,3 +53,19 @@ def envurl(name: str, default: str, *, schemes: tuple[str, ...]) -> str:
             + ", ".join(f"{s}://" for s in schemes)
         )
     return value
+
+
+def redis_namespace(url: str) -> str:
+    """A deployment's name in a Redis server, from its URL: host, port and database number.
+
+    Redis pub/sub ignores the database number, so two deployments on one server, on databases
+    11 and 12, would hear each other's broadcasts unless what they name there differs.
+    """
+    parts = urlsplit(url)
+    if parts.scheme == "unix":
+        where = parts.path.strip("/").replace("/", ".") or "socket"
+        database = parse_qs(parts.query).get("db", ["0"])[0]
+    else:
+        where = f"{parts.hostname or 'localhost'}.{parts.port or 6379}"
+        database = parts.path.strip("/") or "0"
+    return f"checkout.{where}.{database}"

@@ -8,7 +8,7 @@ import dj_database_url
 import dj_email_url
 from django.core.exceptions import ImproperlyConfigured
 
-from checkout_site.env import envbool, envint, envlist, envstr, envurl
+from checkout_site.env import envbool, envint, envlist, envstr, envurl, redis_namespace
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -99,6 +99,12 @@ CELERY_BROKER_URL = envurl(
     "CELERY_BROKER_URL", REDIS_URL, schemes=("redis", "rediss", "amqp", "amqps", "unix")
 )
 
+# What this deployment names in Redis (channel-layer groups, counters) starts with this, so two
+# deployments sharing one Redis server never hear each other (pub/sub ignores the database
+# number). Set it to share one Redis database between deployments: then the Celery queues on a
+# Redis broker are prefixed with it too.
+CHECKOUT_NAMESPACE = envstr("CHECKOUT_NAMESPACE", "") or redis_namespace(REDIS_URL)
+
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 # The rate limiter's counters (orders/ratelimit.py) must be shared by every process.
 ORDER_RATE_REDIS_URL = REDIS_URL
@@ -112,7 +118,7 @@ ORDER_RATE_REDIS_URL = REDIS_URL
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "checkout_site.channel_layer.PubSubChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL]},
+        "CONFIG": {"hosts": [REDIS_URL], "prefix": CHECKOUT_NAMESPACE},
     }
 }
 
@@ -175,6 +181,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_connect_timeout": 3,
     "socket_timeout": 10,
 }
+if envstr("CHECKOUT_NAMESPACE", "") and CELERY_BROKER_URL.startswith(("redis", "unix")):
+    # Deployments that share one Redis database keep their queues apart by name. (On their own
+    # databases the queues are apart already, and kombu prefixes its broadcasts with the number.)
+    CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"] = f"{CHECKOUT_NAMESPACE}:"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 CELERY_WORKER_SEND_TASK_EVENTS = envbool("CELERY_SEND_EVENTS", False)

@@ -30,7 +30,7 @@ def order_rate_limited(*, request: HttpRequest) -> int | None:
     limit, window = settings.ORDER_RATE_LIMIT, settings.ORDER_RATE_WINDOW_SECONDS
     now = time.time()
     started = math.floor(now / window) * window
-    key = f"ratelimit:orders:{_client(request)}:{int(started)}"
+    key = f"{settings.CHECKOUT_NAMESPACE}:ratelimit:orders:{_client(request)}:{int(started)}"
     try:
         pipe = _redis(settings.ORDER_RATE_REDIS_URL).pipeline(transaction=False)
         pipe.set(key, 0, ex=window + 1, nx=True)
