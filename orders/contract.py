@@ -267,3 +267,12 @@ class ServiceSwitched(_Answer):
 
 class QueueDepths(RootModel[dict[str, Annotated[int, Field(ge=0)] | None]]):
     """GET /control/queues: messages waiting per service queue (null: the broker is away)."""
+
+
+class Readiness(_Answer):
+    """GET /readyz: whether every part the site needs answers now."""
+
+    ready: bool
+    # part -> "ok", or what went wrong reaching it
+    checks: dict[str, str]
+    down: list[str] = Field(description="the parts that did not answer")

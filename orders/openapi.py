@@ -30,6 +30,7 @@ _MODELS: list[type[BaseModel]] = [
     contract.ErrorBody,
     contract.ServiceSwitched,
     contract.QueueDepths,
+    contract.Readiness,
 ]
 
 
@@ -264,6 +265,16 @@ def openapi_schema() -> dict[str, Any]:
                     "operationId": "healthz",
                     "summary": "Liveness: 200 while the web process runs.",
                     "responses": {"200": _text("`ok`.")},
+                }
+            },
+            "/readyz": {
+                "get": {
+                    "operationId": "readyz",
+                    "summary": "Readiness: the database, the broker and the channel layer answer.",
+                    "responses": {
+                        "200": _json(_ref(contract.Readiness), "Every part answers."),
+                        "503": _json(_ref(contract.Readiness), "Some part does not: see down."),
+                    },
                 }
             },
             "/metrics": {

@@ -135,4 +135,4 @@ def test_a_deployments_namespace_names_its_redis_server_and_database(url, namesp
 
 def test_the_channel_layer_of_this_deployment_carries_its_namespace():
     assert settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] == settings.CHECKOUT_NAMESPACE
-    assert settings.CHECKOUT_NAMESPACE == redis_namespace(settings.REDIS_URL)
+    assert redis_namespace(settings.REDIS_URL) == settings.CHECKOUT_NAMESPACE

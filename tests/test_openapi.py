@@ -21,6 +21,7 @@ CONTRACT_PATHS = {
     "/products",
     "/openapi.json",
     "/healthz",
+    "/readyz",
     "/metrics",
     "/control/services/{name}/stop",
     "/control/services/{name}/start",
