@@ -2,7 +2,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install install-dev run test test-browser lint format migrations-check bench bench-smoke soak clean
+.PHONY: install install-dev run run-cluster test test-browser lint format migrations-check bench bench-smoke soak clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,8 +22,11 @@ install-dev: $(VENV)/.installed-dev
 run: install  ## migrate, load the demo, start Redis (embedded), the worker, the relay and daphne
 	$(BIN)/python -m checkout_site.stack
 
+run-cluster: install  ## the many-machine shape here: PostgreSQL, Redis, a broker, HAProxy (see docs/operations.md)
+	$(BIN)/python -m checkout_site.cluster
+
 test: install-dev  ## the whole suite on real Redis, a real worker and SQLite (no browser needed)
-	$(BIN)/python -m pytest -m "not browser" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not browser and not cluster" $(PYTEST_ARGS)
 
 test-browser: install-dev  ## the browser tests: headless Chromium (/usr/bin/chromium) on the real stack
 	$(BIN)/python -m pytest -m browser $(PYTEST_ARGS)

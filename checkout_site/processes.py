@@ -90,7 +90,9 @@ def relay_command(*, interval: float | None = None) -> list[str]:
     return manage_command("relay", *(["--interval", str(interval)] if interval else []))
 
 
-def daphne_command(*, port: int, host: str = "127.0.0.1", proxy_headers: bool = False) -> list[str]:
+def daphne_command(
+    *, port: int | str, host: str = "127.0.0.1", proxy_headers: bool = False
+) -> list[str]:
     """daphne serving the site. Behind a load balancer, ``proxy_headers`` makes it take the
     client's address from X-Forwarded-For, which the order rate limit counts by."""
     cmd = [sys.executable, "-m", "daphne", "-b", host, "-p", str(port)]
@@ -341,15 +343,21 @@ def worker(
 
 
 def workers_per_queue(
-    prefix: str, *, env: dict[str, str], log_dir: Path | None = None, **kwargs: Any
+    prefix: str,
+    *,
+    env: dict[str, str],
+    count: int = 1,
+    log_dir: Path | None = None,
+    **kwargs: Any,
 ) -> list[Process]:
-    """One worker per service queue, named ``<prefix>-<queue>``: each can be stopped, scaled
-    and restarted on its own, as on many machines."""
+    """``count`` workers per service queue, named ``<prefix>-<queue>`` (then ``-2``, ``-3``...):
+    each can be stopped, scaled and restarted on its own, as on many machines."""
     found = []
     for queue in service_queues(env):
-        name = f"{prefix}-{queue}"
-        log = log_file(name, log_dir) if log_dir is not None else None
-        found.append(worker(name, env=env, queues=[queue], log=log, **kwargs))
+        for n in range(1, count + 1):
+            name = f"{prefix}-{queue}" + (f"-{n}" if n > 1 else "")
+            log = log_file(name, log_dir) if log_dir is not None else None
+            found.append(worker(name, env=env, queues=[queue], log=log, **kwargs))
     return found
 
 

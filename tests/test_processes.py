@@ -46,3 +46,40 @@ def test_a_worker_per_queue_consumes_its_queue_alone_and_a_stop_leaves_no_proces
     }
     assert len(started) > len(nodes), "each worker has pool processes"
     assert not [p for p in started if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+
+
+def test_the_committed_procfile_is_the_one_the_cluster_runs():
+    from checkout_site.cluster import procfile
+
+    committed = (processes.ROOT / "Procfile").read_text()
+
+    assert committed == procfile(dict(stack_env()))
+    assert [line.split(":")[0] for line in committed.splitlines()] == [
+        "web",
+        *(f"worker_{queue}" for queue in service_queues()),
+        "relay",
+    ]
+
+
+def test_the_balancer_config_lists_every_web_process_and_keeps_sockets_open():
+    from checkout_site.cluster import haproxy_config
+
+    config = haproxy_config(
+        bind="127.0.0.1:8000", servers=[("web-1", "127.0.0.1:9001"), ("web-2", "127.0.0.1:9002")]
+    )
+
+    assert "bind 127.0.0.1:8000" in config
+    assert "server web-1 127.0.0.1:9001 check" in config
+    assert "server web-2 127.0.0.1:9002 check" in config
+    assert "timeout tunnel 1h" in config and "option forwardfor" in config
+
+
+def test_run_cluster_says_what_is_missing_and_how_to_get_it():
+    from checkout_site.cluster import missing
+
+    problems = missing({"DATABASE_URL": "sqlite:///x", "WEB_PROCESSES": "zero"})
+
+    assert any("PostgreSQL" in p and "createdb" in p for p in problems)
+    assert any("REDIS_URL" in p for p in problems)
+    assert any("CELERY_BROKER_URL" in p and "add_vhost" in p for p in problems)
+    assert any("WEB_PROCESSES" in p for p in problems)
