@@ -11,7 +11,7 @@ class ConsoleConfig(AppConfig):
 
     def ready(self) -> None:
         # Connects the worker signals that keep a stopped service stopped across restarts.
-        from checkout_site.console import control  # noqa: F401
+        from checkout_site.console import control, heartbeat  # noqa: F401
         from checkout_site.console.faults import faults_install
 
         faults_install()

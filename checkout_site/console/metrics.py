@@ -14,17 +14,25 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, DurationField, ExpressionWrapper, F, OuterRef, Q, Subquery, Sum
 from django.utils import timezone
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 
 from checkout_site.console.models import Fault
-from orders.models import Order
+from orders.models import Order, OrderStatus
 from services.bus.models import DeadLetter, Delivery, Event
 from services.bus.registry import subscribers
+from services.bus.schemas import event_types
 
 QUANTILES = (0.5, 0.95, 0.99)
+# Upper bounds (seconds) of the latency histograms: a hop takes milliseconds, an order a second.
+BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 TERMINAL_EVENTS = ("OrderShipped", "OrderCancelled")
 # Enough to draw the last minute at a few hundred events a second without reading the whole log.
 _SCAN_CHUNK = 2000
@@ -154,6 +162,7 @@ class CheckoutCollector(Collector):
 
     def _read(self) -> Iterator[Metric]:
         from checkout_site.console.control import services_running
+        from checkout_site.console.heartbeat import workers_alive
         from services.bus.broker import queue_depths
 
         families = {
@@ -176,16 +185,21 @@ class CheckoutCollector(Collector):
 
         orders = CounterMetricFamily("checkout_orders_created", "Orders placed", labels=["mode"])
         by_status = GaugeMetricFamily("checkout_orders", "Orders by status", labels=["status"])
-        for mode, n in Order.objects.values_list("mode").annotate(n=Count("pk")).order_by():
-            orders.add_metric([mode], n)
-        for status, n in Order.objects.values_list("status").annotate(n=Count("pk")).order_by():
-            by_status.add_metric([status], n)
+        # Every label value the contract knows is reported, 0 included: an absent series and a
+        # zero look alike in a dashboard, but not to rate() or an alert on "== 0".
+        per_mode = dict(Order.objects.values_list("mode").annotate(n=Count("pk")).order_by())
+        for mode in Order.Mode.values:
+            orders.add_metric([mode], per_mode.get(mode, 0))
+        per_status = dict(Order.objects.values_list("status").annotate(n=Count("pk")).order_by())
+        for status in OrderStatus.values:
+            by_status.add_metric([status], per_status.get(status, 0))
         yield orders
         yield by_status
 
         events = CounterMetricFamily("checkout_events_stored", "Events stored", labels=["type"])
-        for type_, n in Event.objects.values_list("type").annotate(n=Count("pk")).order_by():
-            events.add_metric([type_], n)
+        per_type = dict(Event.objects.values_list("type").annotate(n=Count("pk")).order_by())
+        for type_ in sorted({*event_types(), *per_type}):
+            events.add_metric([type_], per_type.get(type_, 0))
         yield events
 
         depth = GaugeMetricFamily(
@@ -196,11 +210,23 @@ class CheckoutCollector(Collector):
         yield depth
 
         running = GaugeMetricFamily(
-            "checkout_service_running", "1 if the service consumes its queue", labels=["service"]
+            "checkout_service_running",
+            "1 if the operator wants the service consuming its queue",
+            labels=["service"],
         )
         for service, is_running in services_running().items():
             running.add_metric([service], 1 if is_running else 0)
         yield running
+
+        alive = GaugeMetricFamily(
+            "checkout_queue_consumers_alive",
+            "Workers consuming the queue that sent a heartbeat in the last few seconds",
+            labels=["queue"],
+        )
+        beating = workers_alive()
+        for subscriber in subscribers().values():
+            alive.add_metric([subscriber.queue], beating.get(subscriber.queue, 0))
+        yield alive
 
         faults = GaugeMetricFamily(
             "checkout_faults_active", "Injected faults switched on", labels=["service", "kind"]
@@ -211,17 +237,68 @@ class CheckoutCollector(Collector):
             faults.add_metric([service, kind], n)
         yield faults
 
-        figures = latency()
-        for key, name, text in (
-            ("e2e", "checkout_order_latency_seconds", "Order stored to shipped or cancelled"),
-            ("wait", "checkout_delivery_wait_seconds", "Event stored to picked up by a service"),
-            ("handler", "checkout_handler_seconds", "A service's handler transaction"),
-        ):
-            family = GaugeMetricFamily(
-                name, f"{text}, last {figures['seconds']} s", labels=["quantile"]
-            )
-            for q in QUANTILES:
-                value = figures[key][f"p{round(q * 100)}"]
-                if value is not None:
-                    family.add_metric([str(q)], value / 1000)
-            yield family
+        yield _histogram(
+            "checkout_delivery_wait_seconds",
+            "Event stored to picked up by its subscriber (commit, publish, queue, backoff)",
+            _delivery_values("wait_ms"),
+        )
+        yield _histogram(
+            "checkout_handler_seconds",
+            "A service's handler transaction, per handled delivery",
+            _delivery_values("handler_ms"),
+        )
+        yield _histogram(
+            "checkout_order_duration_seconds",
+            "Event-driven order stored to its OrderShipped or OrderCancelled stored",
+            _order_durations(),
+        )
+
+
+def _histogram(name: str, text: str, values: _Buckets) -> HistogramMetricFamily:
+    """A cumulative histogram over every row so far: any number of processes report one."""
+    counts, total, count = values
+    buckets = [(str(bound), counts[i]) for i, bound in enumerate(BUCKETS)]
+    family = HistogramMetricFamily(name, text)
+    family.add_metric([], [*buckets, ("+Inf", count)], total)
+    return family
+
+
+_Buckets = tuple[list[int], float, int]
+
+
+def _delivery_values(field: str) -> _Buckets:
+    """One aggregate query: how many handled deliveries took at most each bound."""
+    rows = Delivery.objects.filter(status=Delivery.Status.HANDLED, **{f"{field}__isnull": False})
+    figures = rows.aggregate(
+        total=Sum(field),
+        count=Count("pk"),
+        **{
+            f"le{i}": Count("pk", filter=Q(**{f"{field}__lte": b * 1000}))
+            for i, b in enumerate(BUCKETS)
+        },
+    )
+    counts = [figures[f"le{i}"] for i in range(len(BUCKETS))]
+    return counts, (figures["total"] or 0) / 1000, figures["count"]
+
+
+def _order_durations() -> _Buckets:
+    finished = Event.objects.filter(order_id=OuterRef("pk"), type__in=TERMINAL_EVENTS)
+    orders = (
+        Order.objects.filter(mode=Order.Mode.EVENTS)
+        .annotate(finished_at=Subquery(finished.order_by("seq").values("occurred_at")[:1]))
+        .filter(finished_at__isnull=False)
+        .annotate(
+            took=ExpressionWrapper(F("finished_at") - F("created_at"), output_field=DurationField())
+        )
+    )
+    figures = orders.aggregate(
+        total=Sum("took"),
+        count=Count("pk"),
+        **{
+            f"le{i}": Count("pk", filter=Q(took__lte=timedelta(seconds=b)))
+            for i, b in enumerate(BUCKETS)
+        },
+    )
+    counts = [figures[f"le{i}"] for i in range(len(BUCKETS))]
+    total = figures["total"].total_seconds() if figures["total"] else 0.0
+    return counts, total, figures["count"]

@@ -63,3 +63,18 @@ class Fault(models.Model):
         }[self.Kind(self.kind)]
         scope = f"order {self.order_id}" if self.order_id else "every order"
         return f"fault #{self.pk}: {what} at {self.service}, {scope}"
+
+
+class WorkerBeat(models.Model):
+    """A worker's heartbeat: which queues it consumed when it last said it was alive.
+
+    The operator's wish (``ServiceState``) says whether a service should consume; this says
+    whether anything does. A worker killed -9 stops beating, and its row goes stale.
+    """
+
+    worker = models.CharField(max_length=200, primary_key=True)
+    queues = models.JSONField(default=list)
+    beat_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.worker}: {', '.join(self.queues) or 'nothing'} at {self.beat_at:%H:%M:%S}"

@@ -36,6 +36,7 @@ from checkout_site.console.control import (
     services_running,
 )
 from checkout_site.console.faults import fault_add, fault_remove
+from checkout_site.console.heartbeat import workers_alive
 from checkout_site.console.lifecycle import events_lifecycle
 from checkout_site.console.metrics import CheckoutCollector, delivery_counters, latency, throughput
 from checkout_site.console.models import Fault
@@ -126,6 +127,7 @@ def service_status(request: HttpRequest) -> HttpResponse:
 @_staff_json
 def console_state(request: HttpRequest) -> HttpResponse:
     running = services_running()
+    alive = workers_alive()
     depths = _depths()
     counters = delivery_counters()
     faults = [_fault_json(f) for f in Fault.objects.all()]
@@ -136,6 +138,7 @@ def console_state(request: HttpRequest) -> HttpResponse:
                     "name": s.name,
                     "queue": s.queue,
                     "running": running.get(s.name, True),
+                    "alive": alive.get(s.queue, 0),
                     "waiting": depths.get(s.queue),
                     "counters": counters.get(s.name, {}),
                     "faults": [f for f in faults if f["service"] == s.name],
