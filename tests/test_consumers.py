@@ -339,9 +339,9 @@ def test_no_socket_message_carries_the_whole_payment_token(customer, product):
     [
         [(b"origin", b"http://evil.example"), (b"host", b"127.0.0.1:8000")],
         [(b"origin", b"http://127.0.0.1.evil.example"), (b"host", b"127.0.0.1:8000")],
-        [(b"host", b"127.0.0.1:8000")],
+        [(b"origin", b"null"), (b"host", b"127.0.0.1:8000")],
     ],
-    ids=["foreign", "look-alike", "none"],
+    ids=["foreign", "look-alike", "null"],
 )
 @pytest.mark.parametrize("path", ["/ws/events/", "/ws/orders/1/"])
 def test_a_socket_from_a_foreign_origin_is_refused(headers, path):
