@@ -2,6 +2,8 @@
 
 Both take ``?after=<seq>`` (the feed must, the order socket may) to replay only what a reconnecting
 page has not seen, and both answer ``{"resume": <seq>}`` by replaying everything after that seq.
+Any other frame (not JSON, binary, too long or too deep, another shape) is answered with
+``{"kind": "error", ...}`` and the socket goes on.
 
 Both join their group before they read the log, and both remember the last ``seq`` they sent:
 a group message at or below it is a repeat and is dropped; a message that shows a gap makes the
@@ -19,11 +21,14 @@ from urllib.parse import parse_qs
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from orders.contract import ID_MAX
 from orders.live import EVENTS_GROUP, event_messages, order_group
 from orders.models import Order
 from services.bus.models import Event
 
 _REPLAY_BATCH = 500
+# A page sends {"resume": <seq>} and nothing else; anything longer is not one.
+_FRAME_MAX_CHARS = 256
 
 
 Replay = list[tuple[dict[str, Any], str]]
@@ -68,6 +73,26 @@ def _order_exists(order_id: int) -> bool:
     return Order.objects.filter(pk=order_id).exists()
 
 
+class _BadFrame(ValueError):
+    pass
+
+
+def _resume_seq(text_data: str | None, bytes_data: bytes | None) -> int:
+    """The seq of a ``{"resume": <seq>}`` frame; ``_BadFrame`` for any other frame."""
+    if text_data is None:
+        raise _BadFrame("binary frames are not understood")
+    if len(text_data) > _FRAME_MAX_CHARS:
+        raise _BadFrame("frame too long")
+    try:
+        content = json.loads(text_data)
+    except (ValueError, RecursionError) as error:
+        # ValueError covers bad JSON and integers past Python's digit limit.
+        raise _BadFrame("not JSON") from error
+    if not isinstance(content, dict) or type(content.get("resume")) is not int:
+        raise _BadFrame('expected {"resume": <seq>}')
+    return min(max(content["resume"], 0), ID_MAX)
+
+
 class _LogConsumer(AsyncJsonWebsocketConsumer):
     order_id: int | None = None
     last_seq = 0
@@ -76,9 +101,13 @@ class _LogConsumer(AsyncJsonWebsocketConsumer):
         # Channels' dispatch first hops to the shared sync thread to close stale database
         # connections, for every message. A broadcast touches no database on its way to the
         # socket, and the catch-up that does goes through database_sync_to_async, which closes
-        # them itself; with 1,000 feed sockets that hop was most of daphne's time.
+        # them itself; with 1,000 feed sockets that hop was most of daphne's time. A client's
+        # frame is the same: what it asks for is read through database_sync_to_async, and a
+        # flood of frames must not cost a thread hop each.
         if message["type"] == "event.message":
             await self.event_message(message)
+        elif message["type"] == "websocket.receive":
+            await self.websocket_receive(message)
         else:
             await super().dispatch(message)
 
@@ -111,11 +140,17 @@ class _LogConsumer(AsyncJsonWebsocketConsumer):
     def _gap_before(self, message: dict[str, Any]) -> bool:
         raise NotImplementedError
 
-    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+    async def receive(
+        self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any
+    ) -> None:
         # A page that suspects it missed something asks: {"resume": <last seq it has>}.
-        if isinstance(content, dict) and type(content.get("resume")) is int:
-            self.last_seq = min(self.last_seq, max(content["resume"], 0))
-            await self._catch_up()
+        try:
+            seq = _resume_seq(text_data, bytes_data)
+        except _BadFrame as error:
+            await self.send_json({"kind": "error", "message": str(error)})
+            return
+        self.last_seq = min(self.last_seq, seq)
+        await self._catch_up()
 
 
 class EventFeedConsumer(_LogConsumer):
@@ -139,10 +174,11 @@ class EventFeedConsumer(_LogConsumer):
 
 class OrderTimelineConsumer(_LogConsumer):
     async def connect(self) -> None:
-        self.order_id = int(self.scope["url_route"]["kwargs"]["order_id"])
-        if not await _order_exists(self.order_id):
+        order_id = int(self.scope["url_route"]["kwargs"]["order_id"])
+        if order_id > ID_MAX or not await _order_exists(order_id):
             await self.close(code=4404)
             return
+        self.order_id = order_id
         await self.channel_layer.group_add(order_group(self.order_id), self.channel_name)
         await self.accept()
         # A page that reconnects says what it already has; a new one gets the whole journey.
@@ -159,10 +195,11 @@ class OrderTimelineConsumer(_LogConsumer):
 
 
 def _query_int(scope: dict[str, Any], name: str) -> int | None:
-    values = parse_qs(scope.get("query_string", b"").decode()).get(name)
+    """The query's ``name`` as a seq the database can compare, or None if it is not a number."""
+    values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get(name)
     if not values:
         return None
     try:
-        return max(int(values[0]), 0)
+        return min(max(int(values[0]), 0), ID_MAX)
     except ValueError:
         return None

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import os
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -21,6 +23,8 @@ from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.db import connection, transaction
 from django.utils import timezone
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from checkout_site.asgi import application
 from orders import consumers
@@ -436,3 +440,170 @@ def test_an_open_feed_keeps_receiving_after_redis_restarts_with_its_data_gone(
     received = _run(scenario)
 
     assert [m["event"]["type"] for m in received][-1] == "OrderShipped"
+
+
+# --- what a stranger can send -------------------------------------------------------------------
+
+BAD_PATHS = [
+    "/ws/orders/abc/",
+    "/ws/orders/-1/",
+    "/ws/orders/" + "9" * 5000 + "/",
+    f"/ws/orders/{2**63}/",
+    "/ws/orders/1",
+    "/ws/orders/",
+    "/ws/events/more/",
+    "/ws/nowhere/",
+    "/",
+]
+
+
+@pytest.mark.parametrize("path", BAD_PATHS, ids=lambda p: p[:24])
+def test_an_unknown_path_or_order_id_is_refused_at_the_handshake(path, caplog):
+    async def scenario() -> tuple[bool, Any]:
+        communicator = WebsocketCommunicator(application, path, headers=SAME_ORIGIN)
+        try:
+            return await communicator.connect(timeout=5)
+        finally:
+            await communicator.disconnect()
+
+    connected, _ = _run(scenario)
+
+    assert connected is False
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+@pytest.mark.parametrize("after", ["9" * 30, "9" * 5000, "x", "%ff"])
+def test_an_after_that_is_no_seq_still_opens_the_feed(after, customer, product):
+    _sync_order()
+    seqs = _seqs()
+
+    async def scenario() -> dict[str, Any]:
+        feed = await _open(f"/ws/events/?after={after}")
+        try:
+            await feed.send_json_to({"resume": seqs[-2]})
+            return await _first_event(feed)
+        finally:
+            await feed.disconnect()
+
+    assert _run(scenario)["event"]["seq"] == seqs[-1]
+
+
+async def _first_event(communicator: WebsocketCommunicator) -> dict[str, Any]:
+    while (message := await communicator.receive_json_from(timeout=5))["kind"] != "event":
+        pass
+    return message
+
+
+Frame = dict[str, Any]
+
+
+def _text(text: str) -> Frame:
+    return {"type": "websocket.receive", "text": text}
+
+
+def _bytes(data: bytes) -> Frame:
+    return {"type": "websocket.receive", "bytes": data}
+
+
+BAD_FRAMES = {
+    "not JSON": _text("resume please"),
+    "empty": _text(""),
+    "binary": _bytes(b'{"resume": 0}'),
+    "empty binary": _bytes(b""),
+    "deep": _text("[" * 1500 + "]" * 1500),
+    "deep and short": _text("[" * 120 + "]" * 120),
+    "long": _text(json.dumps({"resume": 0, "pad": "x" * 100_000})),
+    "huge int": _text('{"resume": 1' + "0" * 5000 + "}"),
+    "string seq": _text('{"resume": "0"}'),
+    "float seq": _text('{"resume": 1.5}'),
+    "bool seq": _text('{"resume": true}'),
+    "NaN": _text('{"resume": NaN}'),
+    "list": _text("[0]"),
+    "null": _text("null"),
+    "other key": _text('{"after": 0}'),
+}
+
+
+@pytest.mark.parametrize("frame", BAD_FRAMES.values(), ids=BAD_FRAMES.keys())
+@pytest.mark.parametrize("path", ["/ws/events/?after={last}", "/ws/orders/{order}/?after={last}"])
+def test_a_frame_the_socket_cannot_use_is_answered_with_an_error_and_the_socket_stays_up(
+    frame, path, customer, product, caplog
+):
+    order_id = _sync_order()
+    seqs = _seqs()
+
+    async def scenario() -> tuple[dict[str, Any], dict[str, Any]]:
+        socket = await _open(path.format(last=seqs[-1], order=order_id))
+        try:
+            await socket.send_input(frame)
+            answer = await socket.receive_json_from(timeout=5)
+            await socket.send_json_to({"resume": seqs[-2]})
+            return answer, await socket.receive_json_from(timeout=5)
+        finally:
+            await socket.disconnect()
+
+    answer, after_it = _run(scenario)
+
+    assert answer["kind"] == "error" and answer["message"]
+    assert after_it["event"]["seq"] == seqs[-1], "the socket stopped working after a bad frame"
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def _is_resume(frame: Frame) -> bool:
+    try:
+        content = json.loads(frame.get("text") or "")
+    except (ValueError, RecursionError):
+        return False
+    return isinstance(content, dict) and type(content.get("resume")) is int
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=12,
+)
+_FRAMES = st.one_of(
+    st.text().map(_text),
+    st.binary().map(_bytes),
+    _JSON.map(lambda value: _text(json.dumps(value))),
+    _JSON.map(lambda value: _text(json.dumps({"resume": value}))),
+    st.integers(1, 3000).map(lambda depth: _text("[" * depth + "]" * depth)),
+).filter(lambda frame: not _is_resume(frame))
+# The default run stays within seconds; HYPOTHESIS_PROFILE=ci (CI's deep run) tries many more.
+_FUZZ_EXAMPLES = 500 if os.environ.get("HYPOTHESIS_PROFILE") == "ci" else 40
+
+
+@pytest.fixture
+def one_order(customer, product) -> tuple[int, list[int]]:
+    order_id = _sync_order()
+    return order_id, _seqs()
+
+
+@settings(
+    max_examples=_FUZZ_EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(frames=st.lists(_FRAMES, min_size=1, max_size=4), feed=st.booleans())
+def test_any_frame_gets_an_error_or_nothing_and_never_kills_the_socket(
+    frames, feed, one_order, caplog
+):
+    order_id, seqs = one_order
+    path = f"/ws/events/?after={seqs[-1]}" if feed else f"/ws/orders/{order_id}/?after={seqs[-1]}"
+
+    async def scenario() -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        socket = await _open(path)
+        try:
+            for frame in frames:
+                await socket.send_input(frame)
+            answers = [await socket.receive_json_from(timeout=5) for _ in frames]
+            await socket.send_json_to({"resume": seqs[-2]})
+            return answers, await socket.receive_json_from(timeout=5)
+        finally:
+            await socket.disconnect()
+
+    answers, after_them = _run(scenario)
+
+    assert all(answer["kind"] == "error" for answer in answers)
+    assert after_them["event"]["seq"] == seqs[-1]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
