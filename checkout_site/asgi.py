@@ -1,4 +1,9 @@
-"""ASGI entry point: Django for HTTP, Channels for the live WebSocket feeds."""
+"""ASGI entry point: Django for HTTP, Channels for the live WebSocket feeds.
+
+The socket stack is Channels' usual one with two changes: the origin check is exact and serves
+clients that send no Origin (checkout_site/origin.py), and each consumer can see how much waits
+to be sent to its client (checkout_site/backlog.py).
+"""
 
 from __future__ import annotations
 
@@ -11,15 +16,17 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from checkout_site.backlog import SendBacklogMiddleware  # noqa: E402
+from checkout_site.origin import SameOriginValidator  # noqa: E402
 from orders.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+        # The backlog probe comes first: it must see the server's own send.
+        "websocket": SendBacklogMiddleware(
+            SameOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
         ),
     }
 )

@@ -1,7 +1,15 @@
 """The live sockets: every event (``/ws/events/``) and one order's journey (``/ws/orders/<id>/``).
 
 Both take ``?after=<seq>`` (the feed must, the order socket may) to replay only what a reconnecting
-page has not seen, and both answer ``{"resume": <seq>}`` by replaying everything after that seq.
+page has not seen, and both answer ``{"resume": <seq>}`` by replaying what came after that seq.
+
+A socket is open to anyone, so what one client can make the server do is bounded. A resume is
+served at most once a second; the ones that come sooner are folded into the next. It replays at
+most one batch, and then says ``{"kind": "more", "after": <seq>}`` so the page asks again once it
+has read it. Any other frame (not JSON, binary, too long or too deep, another shape) is answered
+with ``{"kind": "error", ...}`` and the socket goes on. A client that stops reading while its
+socket's send buffer is over ``_BACKLOG_MAX_BYTES`` is given ``_BACKLOG_GRACE_S`` to read, then
+closed, and what waited for it is freed with the connection.
 
 Both join their group before they read the log, and both remember the last ``seq`` they sent:
 a group message at or below it is a repeat and is dropped; a message that shows a gap makes the
@@ -13,17 +21,29 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 from typing import Any
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from checkout_site.backlog import SEND_BACKLOG
+from orders.contract import ID_MAX
 from orders.live import EVENTS_GROUP, event_messages, order_group
 from orders.models import Order
 from services.bus.models import Event
 
 _REPLAY_BATCH = 500
+# A page sends {"resume": <seq>} and nothing else; anything longer is not one.
+_FRAME_MAX_CHARS = 256
+_RESUME_INTERVAL_S = 1.0
+# Some 400 events' worth, on top of what the kernel holds; a page that reads drains it in no time.
+_BACKLOG_MAX_BYTES = 256 * 1024
+_BACKLOG_GRACE_S = 5.0
+_BACKLOG_POLL_S = 0.05
+# The close code for a client dropped because it does not read (RFC 6455: policy violation).
+CLOSE_NOT_READING = 1008
 
 
 Replay = list[tuple[dict[str, Any], str]]
@@ -68,54 +88,135 @@ def _order_exists(order_id: int) -> bool:
     return Order.objects.filter(pk=order_id).exists()
 
 
+class _BadFrame(ValueError):
+    pass
+
+
+def _resume_seq(text_data: str | None, bytes_data: bytes | None) -> int:
+    """The seq of a ``{"resume": <seq>}`` frame; ``_BadFrame`` for any other frame."""
+    if text_data is None:
+        raise _BadFrame("binary frames are not understood")
+    if len(text_data) > _FRAME_MAX_CHARS:
+        raise _BadFrame("frame too long")
+    try:
+        content = json.loads(text_data)
+    except (ValueError, RecursionError) as error:
+        # ValueError covers bad JSON and integers past Python's digit limit.
+        raise _BadFrame("not JSON") from error
+    if not isinstance(content, dict) or type(content.get("resume")) is not int:
+        raise _BadFrame('expected {"resume": <seq>}')
+    return min(max(content["resume"], 0), ID_MAX)
+
+
 class _LogConsumer(AsyncJsonWebsocketConsumer):
     order_id: int | None = None
     last_seq = 0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Held by whatever sends events (a live one, a catch-up, a resume), so they go out in
+        # seq order and last_seq moves with them.
+        self._sending = asyncio.Lock()
+        self._resume_from: int | None = None
+        self._resumed_at = -math.inf
+        self._resumer: asyncio.Task[None] | None = None
+        self._dropped = False
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         # Channels' dispatch first hops to the shared sync thread to close stale database
         # connections, for every message. A broadcast touches no database on its way to the
         # socket, and the catch-up that does goes through database_sync_to_async, which closes
-        # them itself; with 1,000 feed sockets that hop was most of daphne's time.
+        # them itself; with 1,000 feed sockets that hop was most of daphne's time. A client's
+        # frame is the same: what it asks for is read through database_sync_to_async, and a
+        # flood of frames must not cost a thread hop each.
         if message["type"] == "event.message":
             await self.event_message(message)
+        elif message["type"] == "websocket.receive":
+            await self.websocket_receive(message)
         else:
             await super().dispatch(message)
 
-    async def _catch_up(self) -> None:
-        while True:
+    async def _catch_up(self, *, batches: int | None = None) -> bool:
+        """Send what the log has after ``last_seq``; False if ``batches`` ran out first."""
+        sent = 0
+        while not self._dropped:
             messages = await _messages_after_shared(self.last_seq, self.order_id)
             for message, text in messages:
                 await self._send(message, text)
+            sent += 1
             if len(messages) < _REPLAY_BATCH:
-                return
+                return True
+            if batches is not None and sent >= batches:
+                return False
+        return True
 
     async def _send(self, message: dict[str, Any], text: str | None = None) -> None:
-        if text is None:
-            await self.send_json(message)
-        else:
-            await self.send(text_data=text)
+        await self._send_text(json.dumps(message) if text is None else text)
         self.last_seq = message["event"]["seq"]
+
+    async def _send_text(self, text: str) -> None:
+        if not self._dropped:
+            await self.send(text_data=text)
+            await self._wait_for_reader()
+
+    async def _wait_for_reader(self) -> None:
+        """Hold on while the client's send buffer is over the cap; drop a client that stays."""
+        backlog = self.scope.get(SEND_BACKLOG)
+        if backlog is None or backlog() <= _BACKLOG_MAX_BYTES:
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + _BACKLOG_GRACE_S
+        while backlog() > _BACKLOG_MAX_BYTES:
+            if loop.time() >= deadline:
+                self._dropped = True
+                await self.close(code=CLOSE_NOT_READING)
+                return
+            await asyncio.sleep(_BACKLOG_POLL_S)
 
     async def event_message(self, envelope: dict[str, Any]) -> None:
         message = envelope["message"]
         seq = message["event"]["seq"]
-        if seq <= self.last_seq:
-            return
-        if self._gap_before(message):
-            await self._catch_up()
+        async with self._sending:
             if seq <= self.last_seq:
                 return
-        await self._send(message, envelope.get("text"))
+            if self._gap_before(message):
+                await self._catch_up()
+                if seq <= self.last_seq:
+                    return
+            await self._send(message, envelope.get("text"))
 
     def _gap_before(self, message: dict[str, Any]) -> bool:
         raise NotImplementedError
 
-    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+    async def receive(
+        self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any
+    ) -> None:
         # A page that suspects it missed something asks: {"resume": <last seq it has>}.
-        if isinstance(content, dict) and type(content.get("resume")) is int:
-            self.last_seq = min(self.last_seq, max(content["resume"], 0))
-            await self._catch_up()
+        try:
+            seq = _resume_seq(text_data, bytes_data)
+        except _BadFrame as error:
+            await self._send_text(json.dumps({"kind": "error", "message": str(error)}))
+            return
+        self._resume_from = seq if self._resume_from is None else min(self._resume_from, seq)
+        if self._resumer is None or self._resumer.done():
+            self._resumer = asyncio.create_task(self._resume_when_due())
+
+    async def _resume_when_due(self) -> None:
+        """Serve the resumes asked for, one at a time and at most one a second."""
+        loop = asyncio.get_running_loop()
+        while self._resume_from is not None and not self._dropped:
+            await asyncio.sleep(max(self._resumed_at + _RESUME_INTERVAL_S - loop.time(), 0))
+            after, self._resume_from = self._resume_from, None
+            self._resumed_at = loop.time()
+            async with self._sending:
+                self.last_seq = min(self.last_seq, after)
+                if not await self._catch_up(batches=1):
+                    await self._send_text(json.dumps({"kind": "more", "after": self.last_seq}))
+
+    async def _stop_resuming(self) -> None:
+        if self._resumer is not None:
+            self._resumer.cancel()
+            await asyncio.gather(self._resumer, return_exceptions=True)
 
 
 class EventFeedConsumer(_LogConsumer):
@@ -128,9 +229,11 @@ class EventFeedConsumer(_LogConsumer):
             await self.send_json({"kind": "hello", "lastSeq": self.last_seq})
         else:
             self.last_seq = after
-            await self._catch_up()
+            async with self._sending:
+                await self._catch_up()
 
     async def disconnect(self, code: int) -> None:
+        await self._stop_resuming()
         await self.channel_layer.group_discard(EVENTS_GROUP, self.channel_name)
 
     def _gap_before(self, message: dict[str, Any]) -> bool:
@@ -139,17 +242,20 @@ class EventFeedConsumer(_LogConsumer):
 
 class OrderTimelineConsumer(_LogConsumer):
     async def connect(self) -> None:
-        self.order_id = int(self.scope["url_route"]["kwargs"]["order_id"])
-        if not await _order_exists(self.order_id):
+        order_id = int(self.scope["url_route"]["kwargs"]["order_id"])
+        if order_id > ID_MAX or not await _order_exists(order_id):
             await self.close(code=4404)
             return
+        self.order_id = order_id
         await self.channel_layer.group_add(order_group(self.order_id), self.channel_name)
         await self.accept()
         # A page that reconnects says what it already has; a new one gets the whole journey.
         self.last_seq = _query_int(self.scope, "after") or 0
-        await self._catch_up()
+        async with self._sending:
+            await self._catch_up()
 
     async def disconnect(self, code: int) -> None:
+        await self._stop_resuming()
         if self.order_id is not None:
             await self.channel_layer.group_discard(order_group(self.order_id), self.channel_name)
 
@@ -159,10 +265,11 @@ class OrderTimelineConsumer(_LogConsumer):
 
 
 def _query_int(scope: dict[str, Any], name: str) -> int | None:
-    values = parse_qs(scope.get("query_string", b"").decode()).get(name)
+    """The query's ``name`` as a seq the database can compare, or None if it is not a number."""
+    values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get(name)
     if not values:
         return None
     try:
-        return max(int(values[0]), 0)
+        return min(max(int(values[0]), 0), ID_MAX)
     except ValueError:
         return None

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import os
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -21,8 +23,13 @@ from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.db import connection, transaction
 from django.utils import timezone
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from bench.client import Target
+from bench.flood import flood
 from checkout_site.asgi import application
+from checkout_site.backlog import SEND_BACKLOG
 from orders import consumers
 from orders.aggregator import status_fold
 from orders.contract import OrderRequest
@@ -339,9 +346,9 @@ def test_no_socket_message_carries_the_whole_payment_token(customer, product):
     [
         [(b"origin", b"http://evil.example"), (b"host", b"127.0.0.1:8000")],
         [(b"origin", b"http://127.0.0.1.evil.example"), (b"host", b"127.0.0.1:8000")],
-        [(b"host", b"127.0.0.1:8000")],
+        [(b"origin", b"null"), (b"host", b"127.0.0.1:8000")],
     ],
-    ids=["foreign", "look-alike", "none"],
+    ids=["foreign", "look-alike", "null"],
 )
 @pytest.mark.parametrize("path", ["/ws/events/", "/ws/orders/1/"])
 def test_a_socket_from_a_foreign_origin_is_refused(headers, path):
@@ -436,3 +443,344 @@ def test_an_open_feed_keeps_receiving_after_redis_restarts_with_its_data_gone(
     received = _run(scenario)
 
     assert [m["event"]["type"] for m in received][-1] == "OrderShipped"
+
+
+# --- what a stranger can send -------------------------------------------------------------------
+
+BAD_PATHS = [
+    "/ws/orders/abc/",
+    "/ws/orders/-1/",
+    "/ws/orders/" + "9" * 5000 + "/",
+    f"/ws/orders/{2**63}/",
+    "/ws/orders/1",
+    "/ws/orders/",
+    "/ws/events/more/",
+    "/ws/nowhere/",
+    "/",
+]
+
+
+@pytest.mark.parametrize("path", BAD_PATHS, ids=lambda p: p[:24])
+def test_an_unknown_path_or_order_id_is_refused_at_the_handshake(path, caplog):
+    async def scenario() -> tuple[bool, Any]:
+        communicator = WebsocketCommunicator(application, path, headers=SAME_ORIGIN)
+        try:
+            return await communicator.connect(timeout=5)
+        finally:
+            await communicator.disconnect()
+
+    connected, _ = _run(scenario)
+
+    assert connected is False
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+@pytest.mark.parametrize("after", ["9" * 30, "9" * 5000, "x", "%ff"])
+def test_an_after_that_is_no_seq_still_opens_the_feed(after, customer, product):
+    _sync_order()
+    seqs = _seqs()
+
+    async def scenario() -> dict[str, Any]:
+        feed = await _open(f"/ws/events/?after={after}")
+        try:
+            await feed.send_json_to({"resume": seqs[-2]})
+            return await _first_event(feed)
+        finally:
+            await feed.disconnect()
+
+    assert _run(scenario)["event"]["seq"] == seqs[-1]
+
+
+async def _first_event(communicator: WebsocketCommunicator) -> dict[str, Any]:
+    while (message := await communicator.receive_json_from(timeout=5))["kind"] != "event":
+        pass
+    return message
+
+
+Frame = dict[str, Any]
+
+
+def _text(text: str) -> Frame:
+    return {"type": "websocket.receive", "text": text}
+
+
+def _bytes(data: bytes) -> Frame:
+    return {"type": "websocket.receive", "bytes": data}
+
+
+BAD_FRAMES = {
+    "not JSON": _text("resume please"),
+    "empty": _text(""),
+    "binary": _bytes(b'{"resume": 0}'),
+    "empty binary": _bytes(b""),
+    "deep": _text("[" * 1500 + "]" * 1500),
+    "deep and short": _text("[" * 120 + "]" * 120),
+    "long": _text(json.dumps({"resume": 0, "pad": "x" * 100_000})),
+    "huge int": _text('{"resume": 1' + "0" * 5000 + "}"),
+    "string seq": _text('{"resume": "0"}'),
+    "float seq": _text('{"resume": 1.5}'),
+    "bool seq": _text('{"resume": true}'),
+    "NaN": _text('{"resume": NaN}'),
+    "list": _text("[0]"),
+    "null": _text("null"),
+    "other key": _text('{"after": 0}'),
+}
+
+
+@pytest.mark.parametrize("frame", BAD_FRAMES.values(), ids=BAD_FRAMES.keys())
+@pytest.mark.parametrize("path", ["/ws/events/?after={last}", "/ws/orders/{order}/?after={last}"])
+def test_a_frame_the_socket_cannot_use_is_answered_with_an_error_and_the_socket_stays_up(
+    frame, path, customer, product, caplog
+):
+    order_id = _sync_order()
+    seqs = _seqs()
+
+    async def scenario() -> tuple[dict[str, Any], dict[str, Any]]:
+        socket = await _open(path.format(last=seqs[-1], order=order_id))
+        try:
+            await socket.send_input(frame)
+            answer = await socket.receive_json_from(timeout=5)
+            await socket.send_json_to({"resume": seqs[-2]})
+            return answer, await socket.receive_json_from(timeout=5)
+        finally:
+            await socket.disconnect()
+
+    answer, after_it = _run(scenario)
+
+    assert answer["kind"] == "error" and answer["message"]
+    assert after_it["event"]["seq"] == seqs[-1], "the socket stopped working after a bad frame"
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def _is_resume(frame: Frame) -> bool:
+    try:
+        content = json.loads(frame.get("text") or "")
+    except (ValueError, RecursionError):
+        return False
+    return isinstance(content, dict) and type(content.get("resume")) is int
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=12,
+)
+_FRAMES = st.one_of(
+    st.text().map(_text),
+    st.binary().map(_bytes),
+    _JSON.map(lambda value: _text(json.dumps(value))),
+    _JSON.map(lambda value: _text(json.dumps({"resume": value}))),
+    st.integers(1, 3000).map(lambda depth: _text("[" * depth + "]" * depth)),
+).filter(lambda frame: not _is_resume(frame))
+# The default run stays within seconds; HYPOTHESIS_PROFILE=ci (CI's deep run) tries many more.
+_FUZZ_EXAMPLES = 500 if os.environ.get("HYPOTHESIS_PROFILE") == "ci" else 40
+
+
+@pytest.fixture
+def one_order(customer, product) -> tuple[int, list[int]]:
+    order_id = _sync_order()
+    return order_id, _seqs()
+
+
+@settings(
+    max_examples=_FUZZ_EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(frames=st.lists(_FRAMES, min_size=1, max_size=4), feed=st.booleans())
+def test_any_frame_gets_an_error_or_nothing_and_never_kills_the_socket(
+    frames, feed, one_order, caplog
+):
+    order_id, seqs = one_order
+    path = f"/ws/events/?after={seqs[-1]}" if feed else f"/ws/orders/{order_id}/?after={seqs[-1]}"
+
+    async def scenario() -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        socket = await _open(path)
+        try:
+            for frame in frames:
+                await socket.send_input(frame)
+            answers = [await socket.receive_json_from(timeout=5) for _ in frames]
+            await socket.send_json_to({"resume": seqs[-2]})
+            return answers, await socket.receive_json_from(timeout=5)
+        finally:
+            await socket.disconnect()
+
+    answers, after_them = _run(scenario)
+
+    assert all(answer["kind"] == "error" for answer in answers)
+    assert after_them["event"]["seq"] == seqs[-1]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+# --- what one client can make the server do ------------------------------------------------------
+
+
+def test_resumes_in_a_burst_are_folded_and_each_replays_one_batch(customer, product, monkeypatch):
+    monkeypatch.setattr(consumers, "_REPLAY_BATCH", 3)
+    _sync_order()
+    _sync_order()
+    seqs = _seqs()
+
+    async def scenario() -> tuple[list[dict[str, Any]], float, bool]:
+        feed = await _open(f"/ws/events/?after={seqs[-1]}")
+        try:
+            started = time.monotonic()
+            for _ in range(200):
+                await feed.send_json_to({"resume": 0})
+            replies = await _receive(feed, 8)
+            took = time.monotonic() - started
+            quiet = await feed.receive_nothing(timeout=1.5)
+        finally:
+            await feed.disconnect()
+        return replies, took, quiet
+
+    replies, took, quiet = _run(scenario)
+
+    # 200 frames, two replays: one at once, and one for the 199 that came within the interval.
+    batch = [*({"kind": "event", "seq": s} for s in seqs[:3]), {"kind": "more", "after": seqs[2]}]
+    assert [_brief(r) for r in replies] == batch + batch
+    assert took >= consumers._RESUME_INTERVAL_S, "the second replay came too soon"
+    assert quiet, "the burst was answered more than twice"
+
+
+def _brief(message: dict[str, Any]) -> dict[str, Any]:
+    if message["kind"] == "event":
+        return {"kind": "event", "seq": message["event"]["seq"]}
+    return message
+
+
+@pytest.mark.parametrize("feed", [True, False], ids=["feed", "order"])
+def test_a_page_that_asks_again_after_more_gets_the_whole_log_in_batches(
+    feed, customer, product, monkeypatch
+):
+    monkeypatch.setattr(consumers, "_REPLAY_BATCH", 4)
+    monkeypatch.setattr(consumers, "_RESUME_INTERVAL_S", 0.05)
+    order_id = _sync_order()
+    for _ in range(2):
+        _emit_shipped(order_id)
+    seqs = _seqs()
+    path = f"/ws/events/?after={seqs[-1]}" if feed else f"/ws/orders/{order_id}/?after={seqs[-1]}"
+
+    async def scenario() -> list[int]:
+        socket = await _open(path)
+        received: list[int] = []
+        try:
+            await socket.send_json_to({"resume": 0})
+            while not await socket.receive_nothing(timeout=0.5):
+                message = await socket.receive_json_from()
+                if message["kind"] == "more":
+                    await socket.send_json_to({"resume": message["after"]})
+                else:
+                    received.append(message["event"]["seq"])
+        finally:
+            await socket.disconnect()
+        return received
+
+    assert _run(scenario) == seqs
+
+
+def _emit_shipped(order_id: int) -> None:
+    with transaction.atomic():
+        event_emit(
+            order_id=order_id, payload=schemas.OrderShipped(trackingRef="CL-more"), deliver=False
+        )
+
+
+def _queued_text(communicator: WebsocketCommunicator) -> Callable[[], int]:
+    """The test client's own send backlog: the text the consumer sent that it has not read."""
+
+    def backlog() -> int:
+        queued = communicator.output_queue._queue  # type: ignore[attr-defined]
+        return sum(len(message.get("text") or "") for message in queued)
+
+    return backlog
+
+
+def test_a_client_that_does_not_read_is_closed_once_its_backlog_stays_over_the_cap(
+    customer, product, monkeypatch
+):
+    monkeypatch.setattr(consumers, "_BACKLOG_MAX_BYTES", 3000)
+    monkeypatch.setattr(consumers, "_BACKLOG_GRACE_S", 0.3)
+    for _ in range(3):
+        _sync_order()
+
+    async def scenario() -> list[dict[str, Any]]:
+        feed = WebsocketCommunicator(application, "/ws/events/?after=0", headers=SAME_ORIGIN)
+        feed.scope[SEND_BACKLOG] = _queued_text(feed)
+        try:
+            assert (await feed.connect(timeout=5))[0]
+            for _ in range(50):
+                await feed.send_json_to({"resume": 0})
+            # The client reads nothing for a while, then looks at what was queued for it.
+            await asyncio.sleep(1.0)
+            output = []
+            while not output or output[-1]["type"] != "websocket.close":
+                output.append(await feed.receive_output(timeout=5))
+            assert await feed.receive_nothing(timeout=1.2)
+            return output
+        finally:
+            await feed.disconnect()
+
+    output = _run(scenario)
+
+    texts = [m["text"] for m in output if m["type"] == "websocket.send"]
+    assert output[-1] == {"type": "websocket.close", "code": consumers.CLOSE_NOT_READING}
+    assert 0 < len(texts) == len(output) - 1
+    # It stopped with the message that took the backlog over the cap: not the 18 events, and
+    # not 50 replays of them.
+    assert sum(map(len, texts)) <= 3000 + max(map(len, texts)) < 18 * min(map(len, texts))
+
+
+def test_a_client_that_reads_is_never_dropped(customer, product, monkeypatch):
+    monkeypatch.setattr(consumers, "_BACKLOG_MAX_BYTES", 3000)
+    monkeypatch.setattr(consumers, "_BACKLOG_GRACE_S", 1.0)
+    for _ in range(3):
+        _sync_order()
+    seqs = _seqs()
+
+    async def scenario() -> tuple[list[int], dict[str, Any]]:
+        feed = WebsocketCommunicator(application, "/ws/events/?after=0", headers=SAME_ORIGIN)
+        feed.scope[SEND_BACKLOG] = _queued_text(feed)
+        try:
+            assert (await feed.connect(timeout=5))[0]
+            received = [m["event"]["seq"] for m in await _receive(feed, len(seqs))]
+            await feed.send_json_to({"resume": seqs[-2]})
+            return received, await feed.receive_json_from(timeout=5)
+        finally:
+            await feed.disconnect()
+
+    received, after = _run(scenario)
+
+    assert received == seqs
+    assert after["event"]["seq"] == seqs[-1]
+
+
+def _a_long_log(events: int) -> None:
+    """``events`` stored events of as many orders, each message about 700 bytes on a socket."""
+    now = timezone.now()
+    Event.objects.bulk_create(
+        Event(
+            type="NotificationSent",
+            version=1,
+            order_id=1_000_000 + n,
+            mode=Event.Mode.SYNC,
+            occurred_at=now,
+            producer="notification",
+            payload={"kind": "confirmed", "to": "ada@example.com", "subject": "x" * 400},
+            published_at=now,
+        )
+        for n in range(events)
+    )
+
+
+def test_a_client_that_floods_resumes_and_never_reads_is_dropped_and_daphne_stays_small(
+    live_site,
+):
+    # More than the kernel's buffers take. 1,300 resumes of it, unbounded, would queue 5 GB.
+    _a_long_log(6000)
+
+    result = flood(Target.parse(live_site.url), live_site.process.pid, frames=1300)
+
+    assert result.dropped_after_s is not None, f"daphne kept a client that does not read: {result}"
+    assert result.rss_peak_mib - result.rss_before_mib < 40, result
+    assert result.rss_after_mib - result.rss_before_mib < 20, result

@@ -67,7 +67,8 @@ def test_production_settings_refuse_to_start_without_a_secret_key():
 
 
 async def _ws_connects(path: str, origin: bytes) -> bool:
-    communicator = WebsocketCommunicator(application, path, headers=[(b"origin", origin)])
+    headers = [(b"origin", origin), (b"host", b"127.0.0.1:8000")]
+    communicator = WebsocketCommunicator(application, path, headers=headers)
     connected, _ = await communicator.connect(timeout=5)
     await communicator.disconnect()
     return connected
@@ -213,7 +214,9 @@ def test_the_token_is_never_whole_in_pages_sockets_logs_or_admin(
 
 async def _socket_messages(order_id: int | None, path: str = "") -> list[dict]:
     communicator = WebsocketCommunicator(
-        application, path or f"/ws/orders/{order_id}/", headers=[(b"origin", b"http://127.0.0.1")]
+        application,
+        path or f"/ws/orders/{order_id}/",
+        headers=[(b"origin", b"http://127.0.0.1"), (b"host", b"127.0.0.1")],
     )
     connected, _ = await communicator.connect(timeout=5)
     assert connected

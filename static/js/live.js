@@ -101,6 +101,8 @@ export function showConnection(state, text) {
  *   While the page still expects events (`expectMore()`: an order not yet finished) and the
  *   socket has been quiet for a while, it asks {"resume": <last seq>} anyway; the quiet spell it
  *   waits doubles each time nothing was missing, from 2 s up to 30 s.
+ * - The server answers a resume with one batch at most (and at most one resume a second); when
+ *   there is more it says {"kind": "more", "after": <seq>}, and the page asks again from there.
  */
 const QUIET_FIRST_MS = 2000;
 const QUIET_LONGEST_MS = 30000;
@@ -240,6 +242,10 @@ export class LiveSocket {
       this.onHello(message);
       return;
     }
+    if (message.kind === "more") {
+      this._resume(message.after, `catching up after #${message.after}`);
+      return;
+    }
     if (message.kind !== "event" || !message.event) return;
     const seq = message.event.seq;
     this.stats.received += 1;
@@ -268,10 +274,15 @@ export class LiveSocket {
     const from = this.gap === "seq" ? this.lastSeq : Math.min(this.lastSeq, message.prevSeq - 1);
     if (from === this.resumedFrom) return;
     this.stats.gaps += 1;
+    this._resume(from, `gap after #${from}: asking for it`);
+  }
+
+  _resume(from, why) {
+    if (!Number.isInteger(from) || from === this.resumedFrom) return;
     this.resumedFrom = from;
     if (this.ws && this.ws.readyState === WebSocket.OPEN) {
       this.ws.send(JSON.stringify({ resume: from }));
-      this.onState("catching-up", `gap after #${from}: asking for it`);
+      this.onState("catching-up", why);
       this.burstEnds = Date.now() + 3000;
       this._settleSoon();
     }
