@@ -254,3 +254,15 @@ def test_a_request_response_orders_token_is_masked_by_the_next_pass(client, cust
 
     created = Event.objects.get(order_id=order_id, type="OrderCreated")
     assert created.payload["paymentToken"] == "tok_****9876"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_short_token_shows_none_of_its_secret_in_public(customer, product):
+    order_id = post_order(Client(), {**ARTICLE_ORDER, "paymentToken": "tok_zq47"}).json()["orderId"]
+    InProcessBus().drain()
+
+    public = Client().get(f"/orders/{order_id}", headers={"Accept": "application/json"})
+
+    types = [e["type"] for e in public.json()["events"]]
+    assert "PaymentProcessed" in types
+    assert "zq47" not in public.content.decode()
