@@ -195,6 +195,10 @@ USE_TZ = True
 
 LOGIN_URL = "/admin/login/"
 
+# Error pages and error mail mask payment tokens everywhere, DEBUG on or off.
+DEFAULT_EXCEPTION_REPORTER = "checkout_site.error_reports.TokenSafeExceptionReporter"
+DEFAULT_EXCEPTION_REPORTER_FILTER = "checkout_site.error_reports.TokenSafeExceptionReporterFilter"
+
 if not DEBUG:
     SECURE_SSL_REDIRECT = envbool("DJANGO_SECURE_SSL_REDIRECT", True)
     SESSION_COOKIE_SECURE = True
