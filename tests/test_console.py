@@ -335,3 +335,122 @@ def test_the_console_filters_orders_by_every_status(staff_client):
 
     for status in ("INITIATED", "CONFIRMED", "SHIPPED", "CANCELLED", "PENDING_PAYMENT"):
         assert f"<option>{status}</option>" in page
+
+
+# --- unreadable fields: refused with a message, never a 500 --------------------------------------
+
+
+def _letter() -> DeadLetter:
+    return DeadLetter.objects.create(
+        service="payment",
+        event_id="00000000-0000-0000-0000-000000000003",
+        event_type="OrderCreated",
+        order_id=7,
+        envelope={"payload": {"customerEmail": "ada@example.com"}},
+        error="RuntimeError: boom",
+        attempts=6,
+    )
+
+
+_UNREADABLE_FILTERS = [
+    "order=\u00b2",
+    "order=" + "9" * 5000,
+    "order=-1",
+    "product=\u0663",
+    "before=1e3",
+    "after=" + "1" * 19,
+    "since=nan",
+    "since=2026-13-45T99:99",
+    "since=0001-01-01T00:00%2B05:00",
+    "until=9999-12-31T23:59-05:00",
+    "until=" + "2" * 5000,
+]
+
+
+@pytest.mark.parametrize("query", _UNREADABLE_FILTERS)
+def test_the_orders_page_refuses_an_unreadable_filter_with_a_message(
+    staff_client, customer, product, query
+):
+    response = staff_client.get(f"/console/orders/?{query}")
+
+    assert response.status_code == 200
+    assert b"that filter is left out" in response.content
+
+
+@pytest.mark.parametrize("customer_query", ["\u00b2", "9" * 100, "\u0663\u0663"])
+def test_a_customer_search_that_is_not_an_id_is_a_name_search(
+    staff_client, customer, product, customer_query
+):
+    response = staff_client.get("/console/orders/", {"customer": customer_query})
+
+    assert response.status_code == 200
+    assert b"No order matches these filters." in response.content
+
+
+@pytest.mark.parametrize("query", ["order=\u00b2", "before=" + "9" * 5000, "order=nan"])
+def test_the_events_json_names_an_unreadable_field_with_422(staff_client, query):
+    response = staff_client.get(f"/console/api/events?{query}")
+
+    assert response.status_code == 422
+    assert response.json()["field"] == query.split("=")[0]
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-Infinity", "1e999", "9" * 400])
+@pytest.mark.parametrize("kind", ["duplicate", "failure", "latency"])
+def test_a_fault_value_that_is_not_a_finite_number_is_refused_with_a_message(
+    staff_client, kind, value
+):
+    token = _csrf(staff_client)
+
+    response = staff_client.post(
+        "/console/faults",
+        {"service": "payment", "kind": kind, "value": value, "csrfmiddlewaretoken": token},
+        follow=True,
+    )
+
+    assert response.status_code == 200
+    assert b"must be a finite number" in response.content
+    assert not Fault.objects.exists()
+    assert "Infinity" not in staff_client.get("/console/api/state").content.decode()
+
+
+@pytest.mark.parametrize("order_id", ["\u00b2", "9" * 5000])
+def test_a_fault_for_an_unreadable_order_is_refused_with_a_message(staff_client, order_id):
+    token = _csrf(staff_client)
+
+    response = staff_client.post(
+        "/console/faults",
+        {
+            "service": "payment",
+            "kind": "duplicate",
+            "order_id": order_id,
+            "csrfmiddlewaretoken": token,
+        },
+        follow=True,
+    )
+
+    assert b"the order must be a whole number" in response.content
+    assert not Fault.objects.exists()
+
+
+@pytest.mark.parametrize("form", [{"one": "\u00b2"}, {"id": ["1", "\u0663"]}, {"one": "9" * 5000}])
+def test_a_redrive_of_unreadable_ids_redrives_nothing_and_says_so(staff_client, form):
+    letter = _letter()
+    token = _csrf(staff_client)
+
+    response = staff_client.post(
+        "/console/dead-letters/redrive", {**form, "csrfmiddlewaretoken": token}, follow=True
+    )
+
+    assert b"nothing redriven" in response.content
+    letter.refresh_from_db()
+    assert letter.redriven_at is None
+
+
+def test_switching_off_a_fault_id_no_column_holds_is_not_a_500(staff_client):
+    token = _csrf(staff_client)
+
+    response = staff_client.post(f"/console/faults/{'9' * 30}/off", {"csrfmiddlewaretoken": token})
+
+    assert response.status_code == 302
+

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import hmac
 import json
+import math
+import re
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import wraps
 from typing import Any
 
@@ -18,7 +20,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.db.models import Count
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -167,11 +169,15 @@ def console_metrics(request: HttpRequest) -> HttpResponse:
 @require_GET
 @_staff_json
 def console_events(request: HttpRequest) -> HttpResponse:
+    fields = _Fields(request.GET)
+    order_id, before = fields.whole("order"), fields.whole("before")
+    if fields.errors:
+        return error_response(ApiError.invalid(fields.errors))
     events, older = events_lifecycle(
-        order_id=_int(request.GET.get("order")),
+        order_id=order_id,
         event_type=request.GET.get("type", "") if request.GET.get("type") in event_types() else "",
         troubled_only=request.GET.get("troubled") == "1",
-        before=_int(request.GET.get("before")),
+        before=before,
     )
     return JsonResponse({"events": events, "older": older})
 
@@ -247,16 +253,18 @@ def console_fault_add(request: HttpRequest) -> HttpResponse:
     service = request.POST.get("service", "")
     kind = request.POST.get("kind", "")
     allowed = FAULT_SERVICES.get(kind, ()) if kind in Fault.Kind.values else ()
-    value = _float(request.POST.get("value")) or 0.0
-    order_id = _int(request.POST.get("order_id"))
-    if service not in subscribers() or (allowed is not None and service not in allowed):
+    fields = _Fields(request.POST)
+    value = fields.finite("value", label="the value") or 0.0
+    order_id = fields.whole("order_id", label="the order")
+    if fields.errors:
+        for message in fields.errors.values():
+            messages.error(request, message)
+    elif service not in subscribers() or (allowed is not None and service not in allowed):
         messages.error(request, f"{kind or 'that fault'} cannot be injected into {service!r}")
     elif kind == Fault.Kind.FAILURE and not 0 < value <= 1:
         messages.error(request, "a failure rate is a number above 0 and at most 1 (1 = always)")
     elif kind == Fault.Kind.LATENCY and not 0 < value <= 30_000:
         messages.error(request, "latency is in milliseconds, above 0 and at most 30000")
-    elif request.POST.get("order_id") and order_id is None:
-        messages.error(request, "the order must be a number, or empty for every order")
     else:
         fault = fault_add(
             service=service, kind=kind, value=value, order_id=order_id, by=_who(request)
@@ -306,10 +314,14 @@ def console_dead_letters(request: HttpRequest) -> HttpResponse:
 @require_POST
 def console_dead_letters_redrive(request: HttpRequest) -> HttpResponse:
     letters = DeadLetter.objects.filter(redriven_at__isnull=True)
-    if (one := _int(request.POST.get("one"))) is not None:
+    fields = _Fields(request.POST)
+    one, ids = fields.whole("one"), fields.wholes("id")
+    if fields.errors:
+        messages.error(request, "nothing redriven: " + "; ".join(fields.errors.values()))
+        return redirect("console_dead_letters")
+    if one is not None:
         letters = letters.filter(pk=one)
     elif request.POST.get("all") != "1":
-        ids = [i for i in (_int(v) for v in request.POST.getlist("id")) if i is not None]
         letters = letters.filter(pk__in=ids)
     count = dead_letters_redrive(letters)
     if count:
@@ -372,16 +384,20 @@ def console_schemas_json(request: HttpRequest) -> HttpResponse:
 @require_GET
 def console_orders(request: HttpRequest) -> HttpResponse:
     q = request.GET
+    fields = _Fields(q)
     status = q.get("status", "") if q.get("status") in OrderStatus.values else ""
     filters = OrderFilter(
         status=status,
-        product_id=_int(q.get("product")),
+        product_id=fields.whole("product"),
         customer=q.get("customer", "").strip()[:120],
-        since=_when(q.get("since")),
-        until=_when(q.get("until")),
-        order_id=_int(q.get("order")),
+        since=fields.moment("since", label="From"),
+        until=fields.moment("until", label="Until"),
+        order_id=fields.whole("order", label="Order"),
     )
-    page = orders_find(filters, before=_int(q.get("before")), after=_int(q.get("after")))
+    before, after = fields.whole("before"), fields.whole("after")
+    for message in fields.errors.values():
+        messages.error(request, f"{message}: that filter is left out")
+    page = orders_find(filters, before=before, after=after)
     keep = q.copy()
     for key in ("before", "after"):
         keep.pop(key, None)
@@ -423,28 +439,78 @@ def metrics(request: HttpRequest) -> HttpResponse:
 
 # --- Parsing --------------------------------------------------------------------------------------
 
-
-def _int(raw: str | None) -> int | None:
-    if raw is None:
-        return None
-    raw = raw.strip().lstrip("#")
-    return int(raw) if raw.isdigit() and len(raw) < 19 else None
+# ASCII digits only (``str.isdigit`` takes "²", which ``int`` refuses), and few enough that the
+# number fits the 64-bit id columns.
+_WHOLE_NUMBER = re.compile(r"#?([0-9]{1,18})")
+_FIELD_MAX = 64
 
 
-def _float(raw: str | None) -> float | None:
-    try:
-        return float(raw) if raw else None
-    except ValueError:
-        return None
+class _Fields:
+    """A console form or query read field by field: each value parsed, or None when it is empty.
+
+    A value that cannot be what its field holds is None too, and ``errors`` says why, by field
+    name, so a page can show it and a JSON answer can name the field.
+    """
+
+    def __init__(self, data: QueryDict) -> None:
+        self.data = data
+        self.errors: dict[str, str] = {}
+
+    def _raw(self, name: str) -> str:
+        return (self.data.get(name) or "").strip()
+
+    def _refuse(self, name: str, label: str | None, problem: str) -> None:
+        self.errors.setdefault(name, f"{label or name} {problem}")
+
+    def whole(self, name: str, *, label: str | None = None) -> int | None:
+        raw = self._raw(name)
+        if not raw:
+            return None
+        if (value := _whole_number(raw)) is None:
+            self._refuse(name, label, "must be a whole number of at most 18 digits (0-9)")
+        return value
+
+    def wholes(self, name: str, *, label: str | None = None) -> list[int]:
+        values = [_whole_number(raw) for raw in self.data.getlist(name)]
+        if None in values:
+            self._refuse(name, label, "must be whole numbers of at most 18 digits (0-9)")
+            return []
+        return [v for v in values if v is not None]
+
+    def finite(self, name: str, *, label: str | None = None) -> float | None:
+        raw = self._raw(name)
+        if not raw:
+            return None
+        try:
+            value = float(raw) if len(raw) <= _FIELD_MAX else math.nan
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value):
+            # nan cannot be stored (it reads back as NULL) and inf leaves as a bare Infinity,
+            # which is not JSON.
+            self._refuse(name, label, "must be a finite number (not nan or inf)")
+            return None
+        return value
+
+    def moment(self, name: str, *, label: str | None = None) -> datetime | None:
+        raw = self._raw(name)
+        if not raw:
+            return None
+        try:
+            value = parse_datetime(raw) if len(raw) <= _FIELD_MAX else None
+            if value is not None:
+                if timezone.is_naive(value):
+                    value = timezone.make_aware(value)
+                # A date at the edge of the calendar with an offset has no UTC time: the
+                # database would overflow converting it.
+                value.astimezone(UTC)
+        except (ValueError, OverflowError):
+            value = None
+        if value is None:
+            self._refuse(name, label, "must be a date and time such as 2026-01-31T09:30")
+        return value
 
 
-def _when(raw: str | None) -> datetime | None:
-    if not raw:
-        return None
-    try:
-        value = parse_datetime(raw)
-    except ValueError:
-        return None
-    if value is not None and timezone.is_naive(value):
-        value = timezone.make_aware(value)
-    return value
+def _whole_number(raw: str) -> int | None:
+    match = _WHOLE_NUMBER.fullmatch(raw.strip())
+    return int(match.group(1)) if match else None
