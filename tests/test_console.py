@@ -12,25 +12,29 @@ from django.utils import timezone
 
 from checkout_site.console.models import Fault, ServiceState
 from checkout_site.console.search import OrderFilter, orders_find
+from checkout_site.console.views import OPERATOR_PERMISSIONS
 from orders.models import Order
 from services.bus.models import DeadLetter
 from services.bus.registry import queues
+from tests.helpers import permissions_grant
 
 pytestmark = pytest.mark.django_db
 
 PASSWORD = "pw-for-tests-only"
 
 
-def _user(username: str, *, staff: bool):
-    return get_user_model().objects.create_user(
+def _user(username: str, *, staff: bool, permissions: tuple[str, ...] = ()):
+    user = get_user_model().objects.create_user(
         username, f"{username}@example.com", PASSWORD, is_staff=staff
     )
+    return permissions_grant(user, permissions)
 
 
 @pytest.fixture
 def staff_client() -> Client:
+    """An operator: staff with every permission the console's controls take."""
     client = Client(enforce_csrf_checks=True)
-    client.force_login(_user("operator", staff=True))
+    client.force_login(_user("operator", staff=True, permissions=OPERATOR_PERMISSIONS))
     return client
 
 
@@ -454,3 +458,71 @@ def test_switching_off_a_fault_id_no_column_holds_is_not_a_500(staff_client):
 
     assert response.status_code == 302
 
+
+# --- what staff may do: reading is staff's, changing takes a permission ---------------------------
+
+
+@pytest.fixture
+def reader_client() -> Client:
+    """Staff with no permission: CSRF is not enforced, so only the permission can refuse."""
+    client = Client()
+    client.force_login(_user("reader", staff=True))
+    return client
+
+
+@pytest.mark.parametrize("action", ["stop", "start"])
+def test_staff_without_the_permission_cannot_switch_a_service(reader_client, action):
+    response = reader_client.post(f"/control/services/payment/{action}")
+
+    assert response.status_code == 403
+    assert "console.change_servicestate" in response.json()["message"]
+    assert not ServiceState.objects.exists()
+
+
+def test_staff_without_the_permissions_cannot_switch_faults_on_or_off(reader_client):
+    added = reader_client.post("/console/faults", {"service": "payment", "kind": "decline"})
+    fault = Fault.objects.create(service="inventory", kind="out_of_stock")
+    removed = reader_client.post(f"/console/faults/{fault.pk}/off")
+
+    assert added.status_code == removed.status_code == 403
+    assert list(Fault.objects.values_list("pk", flat=True)) == [fault.pk]
+
+
+def test_staff_without_the_permissions_can_neither_read_nor_redrive_dead_letters(reader_client):
+    letter = _letter()
+
+    pages = [
+        reader_client.get("/console/dead-letters/"),
+        reader_client.post("/console/dead-letters/redrive", {"all": "1"}),
+        reader_client.get("/admin/bus/deadletter/"),
+        reader_client.post(
+            "/admin/bus/deadletter/", {"action": "redrive", "_selected_action": [letter.pk]}
+        ),
+    ]
+
+    assert [p.status_code for p in pages] == [403] * 4
+    assert all(b"ada@example.com" not in p.content for p in pages)
+    letter.refresh_from_db()
+    assert letter.redriven_at is None
+
+
+def test_reading_dead_letters_does_not_let_staff_redrive_them(client):
+    client.force_login(_user("auditor", staff=True, permissions=("bus.view_deadletter",)))
+    letter = _letter()
+
+    listed = client.get("/console/dead-letters/")
+    console = client.post("/console/dead-letters/redrive", {"all": "1"})
+    admin = client.post(
+        "/admin/bus/deadletter/", {"action": "redrive", "_selected_action": [letter.pk]}
+    )
+
+    assert listed.status_code == 200 and b"RuntimeError: boom" in listed.content
+    assert console.status_code == 403
+    assert admin.status_code in (200, 302)
+    letter.refresh_from_db()
+    assert letter.redriven_at is None
+
+
+def test_staff_without_permissions_still_read_the_console(reader_client):
+    for path in ("/console/", "/console/orders/", "/console/api/state", "/control/queues"):
+        assert reader_client.get(path).status_code == 200, path

@@ -19,6 +19,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
+from django.contrib.auth.decorators import permission_required
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.shortcuts import redirect, render
@@ -56,20 +57,56 @@ _registry = CollectorRegistry(auto_describe=False)
 _registry.register(CheckoutCollector())
 
 
-def _staff_json(view: View) -> View:
-    """JSON endpoints answer 403 (not a login redirect) to anyone who is not staff."""
+# What staff may do. Every staff member reads the console; what changes the running system, and
+# the dead letters (whole events, customers' addresses included), take a permission of its
+# own, which a superuser has and an admin can grant (Users, or a group such as "operators").
+SERVICES_SWITCH = "console.change_servicestate"
+FAULTS_ADD = "console.add_fault"
+FAULTS_REMOVE = "console.delete_fault"
+DEAD_LETTERS_READ = "bus.view_deadletter"
+DEAD_LETTERS_REDRIVE = "bus.change_deadletter"
+OPERATOR_PERMISSIONS = (
+    SERVICES_SWITCH,
+    FAULTS_ADD,
+    FAULTS_REMOVE,
+    DEAD_LETTERS_READ,
+    DEAD_LETTERS_REDRIVE,
+)
 
-    @wraps(view)
-    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        user = request.user
-        if not (user.is_authenticated and user.is_active and user.is_staff):
-            return JsonResponse(
-                {"error": "forbidden", "message": "staff only: sign in at /admin/login/"},
-                status=403,
-            )
-        return view(request, *args, **kwargs)
 
-    return wrapped
+def _staff_json(permission: str | None = None) -> Callable[[View], View]:
+    """JSON endpoints answer 403 (not a login redirect) to anyone who is not staff, or who lacks
+    the ``permission`` the endpoint needs."""
+
+    def decorate(view: View) -> View:
+        @wraps(view)
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            user = request.user
+            if not (user.is_authenticated and user.is_active and user.is_staff):
+                return JsonResponse(
+                    {"error": "forbidden", "message": "staff only: sign in at /admin/login/"},
+                    status=403,
+                )
+            if permission is not None and not user.has_perm(permission):
+                return JsonResponse(
+                    {"error": "forbidden", "message": f"needs the permission {permission}"},
+                    status=403,
+                )
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorate
+
+
+def _staff_may(permission: str) -> Callable[[View], View]:
+    """Console pages and forms: strangers go to the login page, staff without ``permission``
+    get 403."""
+
+    def decorate(view: View) -> View:
+        return staff_member_required(permission_required(permission, raise_exception=True)(view))
+
+    return decorate
 
 
 def _who(request: HttpRequest) -> str:
@@ -87,7 +124,7 @@ def _depths() -> dict[str, int | None]:
 
 
 @require_POST
-@_staff_json
+@_staff_json(SERVICES_SWITCH)
 def control_service(request: HttpRequest, name: str, action: str) -> HttpResponse:
     try:
         subscriber(name)
@@ -102,7 +139,7 @@ def control_service(request: HttpRequest, name: str, action: str) -> HttpRespons
 
 
 @require_GET
-@_staff_json
+@_staff_json()
 def control_queues(request: HttpRequest) -> HttpResponse:
     return JsonResponse(QueueDepths(_depths()).model_dump())
 
@@ -125,7 +162,7 @@ def service_status(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-@_staff_json
+@_staff_json()
 def console_state(request: HttpRequest) -> HttpResponse:
     running = services_running()
     depths = _depths()
@@ -152,7 +189,7 @@ def console_state(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-@_staff_json
+@_staff_json()
 def console_workers(request: HttpRequest) -> HttpResponse:
     try:
         return JsonResponse({"workers": consumers_by_worker(timeout=1.0)})
@@ -161,13 +198,13 @@ def console_workers(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-@_staff_json
+@_staff_json()
 def console_metrics(request: HttpRequest) -> HttpResponse:
     return JsonResponse({"throughput": throughput(seconds=60), "latency": latency(seconds=60)})
 
 
 @require_GET
-@_staff_json
+@_staff_json()
 def console_events(request: HttpRequest) -> HttpResponse:
     fields = _Fields(request.GET)
     order_id, before = fields.whole("order"), fields.whole("before")
@@ -247,7 +284,7 @@ def console_home(request: HttpRequest) -> HttpResponse:
     )
 
 
-@staff_member_required
+@_staff_may(FAULTS_ADD)
 @require_POST
 def console_fault_add(request: HttpRequest) -> HttpResponse:
     service = request.POST.get("service", "")
@@ -273,7 +310,7 @@ def console_fault_add(request: HttpRequest) -> HttpResponse:
     return redirect("/console/#faults")
 
 
-@staff_member_required
+@_staff_may(FAULTS_REMOVE)
 @require_POST
 def console_fault_remove(request: HttpRequest, fault_id: int) -> HttpResponse:
     if fault_remove(fault_id=fault_id):
@@ -293,7 +330,7 @@ def console_deliveries(request: HttpRequest) -> HttpResponse:
     )
 
 
-@staff_member_required
+@_staff_may(DEAD_LETTERS_READ)
 @require_GET
 def console_dead_letters(request: HttpRequest) -> HttpResponse:
     show = request.GET.get("show", "waiting")
@@ -310,7 +347,7 @@ def console_dead_letters(request: HttpRequest) -> HttpResponse:
     return render(request, "console/dead_letters.html", _nav(request, "dead", rows=rows, show=show))
 
 
-@staff_member_required
+@_staff_may(DEAD_LETTERS_REDRIVE)
 @require_POST
 def console_dead_letters_redrive(request: HttpRequest) -> HttpResponse:
     letters = DeadLetter.objects.filter(redriven_at__isnull=True)

@@ -95,7 +95,7 @@ class DeadLetterAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    @admin.action(description="Redrive: deliver the selected events again")
+    @admin.action(description="Redrive: deliver the selected events again", permissions=["change"])
     def redrive(self, request: HttpRequest, queryset: QuerySet[DeadLetter]) -> None:
         count = dead_letters_redrive(queryset)
         self.message_user(request, f"{count} event(s) sent again", messages.SUCCESS)
