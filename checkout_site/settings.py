@@ -148,6 +148,9 @@ RECONCILE_HORIZON_SECONDS = envint("RECONCILE_HORIZON_SECONDS", 24 * 3600, minim
 # POST /orders per client (IP address) per window; generous so a benchmark is not throttled.
 ORDER_RATE_LIMIT = envint("ORDER_RATE_LIMIT", 100_000, minimum=0)
 ORDER_RATE_WINDOW_SECONDS = envint("ORDER_RATE_WINDOW_SECONDS", 60, minimum=1)
+# Failed staff sign-ins for one username from one address, then a wait (login_throttle.py).
+ADMIN_LOGIN_MAX_FAILURES = envint("ADMIN_LOGIN_MAX_FAILURES", 5, minimum=1)
+ADMIN_LOGIN_WINDOW_SECONDS = envint("ADMIN_LOGIN_WINDOW_SECONDS", 15 * 60, minimum=1)
 
 # --- Email: console by default; EMAIL_URL (smtp://user:pass@host:587?tls=True) for real ----------
 _email = dj_email_url.parse(envstr("EMAIL_URL", "console:"))
