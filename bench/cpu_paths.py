@@ -48,6 +48,7 @@ def main() -> int:
         DJANGO_DEBUG="false",
         DJANGO_SECRET_KEY="cpu-paths-only-" + "x" * 50,
         DJANGO_SECURE_SSL_REDIRECT="false",
+        ORDER_RATE_LIMIT="1000000000",
         LOG_LEVEL="WARNING",
         PYTHONPATH=str(ROOT),
     )

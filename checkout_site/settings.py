@@ -42,6 +42,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "checkout_site.csp.ContentSecurityPolicyMiddleware",
+    "checkout_site.body_limit.BodyLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -50,6 +52,14 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+
+# No inline script anywhere; sockets to this site (ws: and wss:, which 'self' does not cover in
+# every browser); inline style attributes only.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; connect-src 'self' ws: wss:; "
+    "img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; "
+    "base-uri 'self'; form-action 'self'"
+)
 
 ROOT_URLCONF = "checkout_site.urls"
 WSGI_APPLICATION = None
@@ -142,9 +152,13 @@ RECONCILE_INTERVAL_SECONDS = envint("RECONCILE_INTERVAL_SECONDS", 5, minimum=1)
 # A service whose queue is longer than this is not sent copies: what it misses is likely queued.
 RECONCILE_MAX_QUEUE = envint("RECONCILE_MAX_QUEUE", 50, minimum=0)
 RECONCILE_HORIZON_SECONDS = envint("RECONCILE_HORIZON_SECONDS", 24 * 3600, minimum=60)
-# POST /orders per client (IP address) per window; generous so a benchmark is not throttled.
-ORDER_RATE_LIMIT = envint("ORDER_RATE_LIMIT", 100_000, minimum=0)
+# POST /orders and /orders/sync per client (IP address) per window: one a second, which no
+# shopper reaches. The benchmark and the test suite set their own, far higher.
+ORDER_RATE_LIMIT = envint("ORDER_RATE_LIMIT", 60, minimum=0)
 ORDER_RATE_WINDOW_SECONDS = envint("ORDER_RATE_WINDOW_SECONDS", 60, minimum=1)
+# Failed staff sign-ins for one username from one address, then a wait (login_throttle.py).
+ADMIN_LOGIN_MAX_FAILURES = envint("ADMIN_LOGIN_MAX_FAILURES", 5, minimum=1)
+ADMIN_LOGIN_WINDOW_SECONDS = envint("ADMIN_LOGIN_WINDOW_SECONDS", 15 * 60, minimum=1)
 
 # --- Email: console by default; EMAIL_URL (smtp://user:pass@host:587?tls=True) for real ----------
 _email = dj_email_url.parse(envstr("EMAIL_URL", "console:"))
@@ -205,6 +219,10 @@ USE_I18N = True
 USE_TZ = True
 
 LOGIN_URL = "/admin/login/"
+
+# Error pages and error mail mask payment tokens everywhere, DEBUG on or off.
+DEFAULT_EXCEPTION_REPORTER = "checkout_site.error_reports.TokenSafeExceptionReporter"
+DEFAULT_EXCEPTION_REPORTER_FILTER = "checkout_site.error_reports.TokenSafeExceptionReporterFilter"
 
 if not DEBUG:
     SECURE_SSL_REDIRECT = envbool("DJANGO_SECURE_SSL_REDIRECT", True)

@@ -1,7 +1,10 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from checkout_site.login_throttle import ThrottledAdminAuthenticationForm
 from checkout_site.views import healthz, readyz
+
+admin.site.login_form = ThrottledAdminAuthenticationForm
 
 urlpatterns = [
     path("admin/", admin.site.urls),

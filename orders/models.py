@@ -5,8 +5,11 @@ The events of an order are in the bus's log (``services.bus.models.Event``), by 
 
 from __future__ import annotations
 
+from decimal import Decimal
+
+from django.core.validators import MinValueValidator
 from django.db import models
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from services.bus.models import Event, Inbox
 
@@ -31,15 +34,27 @@ class Customer(models.Model):
         return f"{self.name} (#{self.pk})"
 
 
+# The smallest price a product may have: an order's amount is the price times the quantity, and
+# the events carry it as a positive sum of money.
+PRICE_MIN = Decimal("0.01")
+
+
 class Product(models.Model):
     name = models.CharField(max_length=120)
-    price = models.DecimalField(max_digits=10, decimal_places=2)
+    price = models.DecimalField(
+        max_digits=10, decimal_places=2, validators=[MinValueValidator(PRICE_MIN)]
+    )
     description = models.CharField(max_length=240, blank=True)
     # A read model of the inventory service's stock, kept up to date from its events. The order
     # service never reads inventory's tables; ``stock_seq`` is the event the figure comes from,
     # so a late or repeated event cannot move it backwards.
     stock = models.IntegerField(default=0)
     stock_seq = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(price__gte=PRICE_MIN), name="product_price_positive")
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} (#{self.pk})"

@@ -30,9 +30,9 @@ def order_rate_limited(*, request: HttpRequest) -> int | None:
     limit, window = settings.ORDER_RATE_LIMIT, settings.ORDER_RATE_WINDOW_SECONDS
     now = time.time()
     started = math.floor(now / window) * window
-    key = f"{settings.CHECKOUT_NAMESPACE}:ratelimit:orders:{_client(request)}:{int(started)}"
+    key = f"{settings.CHECKOUT_NAMESPACE}:ratelimit:orders:{client_address(request)}:{int(started)}"
     try:
-        pipe = _redis(settings.ORDER_RATE_REDIS_URL).pipeline(transaction=False)
+        pipe = counters().pipeline(transaction=False)
         pipe.set(key, 0, ex=window + 1, nx=True)
         pipe.incr(key)
         _, count = pipe.execute()
@@ -44,13 +44,18 @@ def order_rate_limited(*, request: HttpRequest) -> int | None:
     return max(1, math.ceil(started + window - now))
 
 
+def counters() -> redis.Redis:
+    """The Redis that holds the site's counters (this limit's, and the admin sign-in's)."""
+    return _redis(settings.ORDER_RATE_REDIS_URL)
+
+
 @functools.cache
 def _redis(url: str) -> redis.Redis:
     # redis-py's pool is safe across threads and opens new connections in a forked child.
     return redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
 
 
-def _client(request: HttpRequest) -> str:
+def client_address(request: HttpRequest) -> str:
     # REMOTE_ADDR is the peer daphne saw. Behind a proxy, run daphne with --proxy-headers so it
     # is the client's address rather than the proxy's.
     return request.META.get("REMOTE_ADDR") or "unknown"

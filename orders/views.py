@@ -14,6 +14,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_POST
 
 from orders.contract import (
@@ -126,6 +127,7 @@ def _idempotency_key(request: HttpRequest) -> str | None:
 
 @csrf_exempt
 @require_POST
+@sensitive_post_parameters("paymentToken")
 def orders_create(request: HttpRequest) -> HttpResponse:
     if (refusal := _gate(request)) is not None:
         return refusal
@@ -170,6 +172,7 @@ def _see_other(location: str) -> HttpResponse:
 
 @csrf_exempt
 @require_POST
+@sensitive_post_parameters("paymentToken")
 def orders_create_sync(request: HttpRequest) -> HttpResponse:
     if (refusal := _gate(request)) is not None:
         return refusal

@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 
 from checkout_site import processes
 from checkout_site.processes import service_queues
@@ -25,6 +27,16 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # daphne and headless Chromium for the browser tests (``page``, ``daphne``).
 pytest_plugins = ["tests.browser_stack"]
+
+# Fuzzing: a quick run in ``make test``, a deep one in CI (HYPOTHESIS_PROFILE=ci, .ci/run). A test
+# that sets its own number of examples keeps it under either.
+hypothesis_settings.register_profile(
+    "dev", max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+hypothesis_settings.register_profile(
+    "ci", parent=hypothesis_settings.get_profile("dev"), max_examples=1000
+)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 
 @pytest.fixture(scope="session")

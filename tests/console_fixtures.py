@@ -37,9 +37,13 @@ def services_restored(transactional_db: None) -> Iterator[None]:
 def staff_user(transactional_db: None) -> Any:
     from django.contrib.auth import get_user_model
 
-    return get_user_model().objects.create_user(
+    from checkout_site.console.views import OPERATOR_PERMISSIONS
+    from tests.helpers import permissions_grant
+
+    user = get_user_model().objects.create_user(
         "operator", "operator@example.com", STAFF_PASSWORD, is_staff=True
     )
+    return permissions_grant(user, OPERATOR_PERMISSIONS)
 
 
 @pytest.fixture

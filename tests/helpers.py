@@ -22,6 +22,19 @@ SHIPPED_JOURNEY = [
 ARTICLE_ORDER = {"userId": 123, "productId": 456, "quantity": 1, "paymentToken": "tok_abc123"}
 
 
+def permissions_grant(user: Any, names: tuple[str, ...] | list[str]) -> Any:
+    """Give a user permissions named ``app_label.codename``; returns the user, reloaded."""
+    from django.contrib.auth.models import Permission
+
+    for name in names:
+        app_label, codename = name.split(".", 1)
+        user.user_permissions.add(
+            Permission.objects.get(content_type__app_label=app_label, codename=codename)
+        )
+    # has_perm caches what it read; a fresh instance reads the grants.
+    return type(user).objects.get(pk=user.pk)
+
+
 def post_order(client: Client, body: dict[str, Any] | None = None, **headers: str) -> Any:
     return client.post(
         "/orders", data=body or ARTICLE_ORDER, content_type="application/json", headers=headers
@@ -49,7 +62,7 @@ def event_types(order_id: int) -> list[str]:
     )
 
 
-__all__ = ["TERMINAL_STATUSES", "post_order", "wait_terminal", "event_types"]
+__all__ = ["TERMINAL_STATUSES", "permissions_grant", "post_order", "wait_terminal", "event_types"]
 
 
 def wait_drained(timeout: float = 30.0) -> None:

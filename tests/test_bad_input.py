@@ -6,6 +6,8 @@ A malformed or unknown event is parked in the dead-letter store, and nothing of 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 import uuid
 from typing import Any
@@ -23,6 +25,7 @@ from services.bus.tasks import deliver
 from services.inventory.models import InventoryInbox, Reservation, Stock
 from services.notification.models import Join, NotificationInbox, SentNotification
 from services.payment.models import Payment, PaymentInbox
+from tests.conftest import ROOT
 from tests.helpers import ARTICLE_ORDER, post_order
 
 pytestmark = pytest.mark.django_db
@@ -211,6 +214,29 @@ def test_the_rate_limit_lifts_when_its_window_ends(limited):
     time.sleep(1.1)
 
     assert post_order(client).status_code == 202
+
+
+def test_without_a_setting_a_client_may_place_one_order_a_second():
+    # The suite's own processes run with a far higher limit (tests/stack_plugin.py).
+    result = subprocess.run(
+        [
+            sys.executable,
+            "manage.py",
+            "shell",
+            "--no-imports",
+            "-c",
+            "from django.conf import settings as s; "
+            "print(s.ORDER_RATE_LIMIT, s.ORDER_RATE_WINDOW_SECONDS)",
+        ],
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["60", "60"]
 
 
 def test_orders_are_not_turned_away_when_the_counter_is_unreachable(settings):

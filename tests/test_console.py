@@ -12,25 +12,29 @@ from django.utils import timezone
 
 from checkout_site.console.models import Fault, ServiceState
 from checkout_site.console.search import OrderFilter, orders_find
+from checkout_site.console.views import OPERATOR_PERMISSIONS
 from orders.models import Order
 from services.bus.models import DeadLetter
 from services.bus.registry import queues
+from tests.helpers import permissions_grant
 
 pytestmark = pytest.mark.django_db
 
 PASSWORD = "pw-for-tests-only"
 
 
-def _user(username: str, *, staff: bool):
-    return get_user_model().objects.create_user(
+def _user(username: str, *, staff: bool, permissions: tuple[str, ...] = ()):
+    user = get_user_model().objects.create_user(
         username, f"{username}@example.com", PASSWORD, is_staff=staff
     )
+    return permissions_grant(user, permissions)
 
 
 @pytest.fixture
 def staff_client() -> Client:
+    """An operator: staff with every permission the console's controls take."""
     client = Client(enforce_csrf_checks=True)
-    client.force_login(_user("operator", staff=True))
+    client.force_login(_user("operator", staff=True, permissions=OPERATOR_PERMISSIONS))
     return client
 
 
@@ -211,16 +215,20 @@ def test_the_service_status_is_public_and_names_stopped_services(client):
     assert body["services"]["notification"] == {"running": True}
 
 
-def test_dead_letters_show_the_masked_payload(staff_client):
-    DeadLetter.objects.create(
+def _letter(payload: dict | None = None) -> DeadLetter:
+    return DeadLetter.objects.create(
         service="payment",
         event_id="00000000-0000-0000-0000-000000000001",
         event_type="OrderCreated",
         order_id=7,
-        envelope={"payload": {"paymentToken": "tok_secret9999"}},
+        envelope={"payload": payload or {"customerEmail": "ada@example.com"}},
         error="RuntimeError: boom",
         attempts=6,
     )
+
+
+def test_dead_letters_show_the_masked_payload(staff_client):
+    _letter({"paymentToken": "tok_secret9999"})
 
     html = staff_client.get("/console/dead-letters/").content.decode()
 
@@ -335,3 +343,178 @@ def test_the_console_filters_orders_by_every_status(staff_client):
 
     for status in ("INITIATED", "CONFIRMED", "SHIPPED", "CANCELLED", "PENDING_PAYMENT"):
         assert f"<option>{status}</option>" in page
+
+
+# --- unreadable fields: refused with a message, never a 500 --------------------------------------
+
+
+_UNREADABLE_FILTERS = [
+    "order=\u00b2",
+    "order=" + "9" * 5000,
+    "order=-1",
+    "product=\u0663",
+    "before=1e3",
+    "after=" + "1" * 19,
+    "since=nan",
+    "since=2026-13-45T99:99",
+    "since=0001-01-01T00:00%2B05:00",
+    "until=9999-12-31T23:59-05:00",
+    "until=" + "2" * 5000,
+]
+
+
+@pytest.mark.parametrize("query", _UNREADABLE_FILTERS)
+def test_the_orders_page_refuses_an_unreadable_filter_with_a_message(
+    staff_client, customer, product, query
+):
+    response = staff_client.get(f"/console/orders/?{query}")
+
+    assert response.status_code == 200
+    assert b"that filter is left out" in response.content
+
+
+@pytest.mark.parametrize("customer_query", ["\u00b2", "9" * 100, "\u0663\u0663"])
+def test_a_customer_search_that_is_not_an_id_is_a_name_search(
+    staff_client, customer, product, customer_query
+):
+    response = staff_client.get("/console/orders/", {"customer": customer_query})
+
+    assert response.status_code == 200
+    assert b"No order matches these filters." in response.content
+
+
+@pytest.mark.parametrize("query", ["order=\u00b2", "before=" + "9" * 5000, "order=nan"])
+def test_the_events_json_names_an_unreadable_field_with_422(staff_client, query):
+    response = staff_client.get(f"/console/api/events?{query}")
+
+    assert response.status_code == 422
+    assert response.json()["field"] == query.split("=")[0]
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-Infinity", "1e999", "9" * 400])
+@pytest.mark.parametrize("kind", ["duplicate", "failure", "latency"])
+def test_a_fault_value_that_is_not_a_finite_number_is_refused_with_a_message(
+    staff_client, kind, value
+):
+    token = _csrf(staff_client)
+
+    response = staff_client.post(
+        "/console/faults",
+        {"service": "payment", "kind": kind, "value": value, "csrfmiddlewaretoken": token},
+        follow=True,
+    )
+
+    assert response.status_code == 200
+    assert b"must be a finite number" in response.content
+    assert not Fault.objects.exists()
+    assert "Infinity" not in staff_client.get("/console/api/state").content.decode()
+
+
+@pytest.mark.parametrize("order_id", ["\u00b2", "9" * 5000])
+def test_a_fault_for_an_unreadable_order_is_refused_with_a_message(staff_client, order_id):
+    token = _csrf(staff_client)
+
+    response = staff_client.post(
+        "/console/faults",
+        {
+            "service": "payment",
+            "kind": "duplicate",
+            "order_id": order_id,
+            "csrfmiddlewaretoken": token,
+        },
+        follow=True,
+    )
+
+    assert b"the order must be a whole number" in response.content
+    assert not Fault.objects.exists()
+
+
+@pytest.mark.parametrize("form", [{"one": "\u00b2"}, {"id": ["1", "\u0663"]}, {"one": "9" * 5000}])
+def test_a_redrive_of_unreadable_ids_redrives_nothing_and_says_so(staff_client, form):
+    letter = _letter()
+    token = _csrf(staff_client)
+
+    response = staff_client.post(
+        "/console/dead-letters/redrive", {**form, "csrfmiddlewaretoken": token}, follow=True
+    )
+
+    assert b"nothing redriven" in response.content
+    letter.refresh_from_db()
+    assert letter.redriven_at is None
+
+
+def test_switching_off_a_fault_id_no_column_holds_is_not_a_500(staff_client):
+    token = _csrf(staff_client)
+
+    response = staff_client.post(f"/console/faults/{'9' * 30}/off", {"csrfmiddlewaretoken": token})
+
+    assert response.status_code == 302
+
+
+# --- what staff may do: reading is staff's, changing takes a permission ---------------------------
+
+
+@pytest.fixture
+def reader_client() -> Client:
+    """Staff with no permission: CSRF is not enforced, so only the permission can refuse."""
+    client = Client()
+    client.force_login(_user("reader", staff=True))
+    return client
+
+
+@pytest.mark.parametrize("action", ["stop", "start"])
+def test_staff_without_the_permission_cannot_switch_a_service(reader_client, action):
+    response = reader_client.post(f"/control/services/payment/{action}")
+
+    assert response.status_code == 403
+    assert "console.change_servicestate" in response.json()["message"]
+    assert not ServiceState.objects.exists()
+
+
+def test_staff_without_the_permissions_cannot_switch_faults_on_or_off(reader_client):
+    added = reader_client.post("/console/faults", {"service": "payment", "kind": "decline"})
+    fault = Fault.objects.create(service="inventory", kind="out_of_stock")
+    removed = reader_client.post(f"/console/faults/{fault.pk}/off")
+
+    assert added.status_code == removed.status_code == 403
+    assert list(Fault.objects.values_list("pk", flat=True)) == [fault.pk]
+
+
+def test_staff_without_the_permissions_can_neither_read_nor_redrive_dead_letters(reader_client):
+    letter = _letter()
+
+    pages = [
+        reader_client.get("/console/dead-letters/"),
+        reader_client.post("/console/dead-letters/redrive", {"all": "1"}),
+        reader_client.get("/admin/bus/deadletter/"),
+        reader_client.post(
+            "/admin/bus/deadletter/", {"action": "redrive", "_selected_action": [letter.pk]}
+        ),
+    ]
+
+    assert [p.status_code for p in pages] == [403] * 4
+    assert all(b"ada@example.com" not in p.content for p in pages)
+    letter.refresh_from_db()
+    assert letter.redriven_at is None
+
+
+def test_reading_dead_letters_does_not_let_staff_redrive_them(client):
+    client.force_login(_user("auditor", staff=True, permissions=("bus.view_deadletter",)))
+    letter = _letter()
+
+    listed = client.get("/console/dead-letters/")
+    console = client.post("/console/dead-letters/redrive", {"all": "1"})
+    admin = client.post(
+        "/admin/bus/deadletter/", {"action": "redrive", "_selected_action": [letter.pk]}
+    )
+
+    assert listed.status_code == 200 and b"RuntimeError: boom" in listed.content
+    assert console.status_code == 403
+    assert admin.status_code in (200, 302)
+    letter.refresh_from_db()
+    assert letter.redriven_at is None
+
+
+def test_staff_without_permissions_still_read_the_console(reader_client):
+    for path in ("/console/", "/console/orders/", "/console/api/state", "/control/queues"):
+        assert reader_client.get(path).status_code == 200, path

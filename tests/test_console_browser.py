@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from checkout_site.console.faults import CACHE_SECONDS
 from checkout_site.console.models import Fault
@@ -70,8 +71,8 @@ def test_stopping_notification_holds_orders_at_confirmed_and_starting_it_ships_t
 ):
     page = staff_page
     notification = _card(page, "notification")
-    page.wait_for_function(
-        "document.querySelector('.service[data-service=notification]').dataset.running === 'true'"
+    expect(page.locator(".service[data-service=notification]")).to_have_attribute(
+        "data-running", "true"
     )
 
     notification.locator("[data-action=toggle]").click()
@@ -113,11 +114,7 @@ def test_duplicate_delivery_raises_the_duplicate_counter_and_changes_no_stock_or
     order_id = _place(page, live_site)
     assert wait_terminal(order_id).status == OrderStatus.SHIPPED
 
-    page.wait_for_function(
-        "document.querySelector('.service[data-service=payment] [data-field=duplicate]')"
-        ".textContent === '1'",
-        timeout=15000,
-    )
+    expect(payment.locator("[data-field=duplicate]")).to_have_text("1", timeout=15000)
     assert Payment.objects.filter(order_id=order_id).count() == 1
     assert Stock.objects.get(product_id=456).on_hand == 49
     assert Order.objects.get(pk=order_id).status == OrderStatus.SHIPPED
@@ -146,10 +143,8 @@ def test_a_dead_lettered_event_is_redriven_from_the_console_and_its_order_comple
 
     letter = wait_for(lambda: DeadLetter.objects.filter(order_id=order_id).first(), timeout=40)
     assert Order.objects.get(pk=order_id).status == OrderStatus.INITIATED
-    page.wait_for_function(
-        "document.querySelector('.service[data-service=payment] [data-field=dead_lettered]')"
-        ".textContent === '1'",
-        timeout=15000,
+    expect(page.locator(".service[data-service=payment] [data-field=dead_lettered]")).to_have_text(
+        "1", timeout=15000
     )
     page.click('.fault-list li[data-fault="failure"] button')
     page.wait_for_selector(".fault-list", state="detached")

@@ -14,7 +14,9 @@ from services.bus.schemas import (
     envelope_validate,
     mask_payload,
     mask_token,
+    mask_tokens_in,
     token_is_valid,
+    token_last4,
 )
 
 CONTRACT_TYPES = {
@@ -120,6 +122,24 @@ def test_tokens_are_masked_to_their_last_four_characters():
         "paymentToken": "tok_****c123",
         "quantity": 1,
     }
+
+
+@pytest.mark.parametrize(
+    ("token", "masked"),
+    [
+        ("tok_ab12", "tok_****"),
+        ("tok_a", "tok_****"),
+        ("tok_abcde", "tok_****"),
+        ("tok_abcdef", "tok_****cdef"),
+        ("tok_WholeSecret9876", "tok_****9876"),
+    ],
+)
+def test_a_token_shows_its_last_four_only_when_more_of_it_stays_hidden(token, masked):
+    assert mask_token(token) == masked
+    assert token_last4(token) == masked.removeprefix("tok_****")
+    assert mask_tokens_in(f"refused {token!r}, again: {token}.") == (
+        f"refused {masked!r}, again: {masked}."
+    )
 
 
 @pytest.mark.parametrize("token", ["tok_abc123", "tok_" + "a" * 64, "tok__", DECLINED_TOKEN])

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import secrets
 import subprocess
 import sys
@@ -48,6 +49,31 @@ def test_check_deploy_with_the_production_settings_reports_nothing():
         timeout=60,
     )
 
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def _production_variables() -> dict[str, str]:
+    """The variables .env.example's production section sets, with a fresh secret key."""
+    section = (ROOT / ".env.example").read_text().split("# --- Production ---", 1)[1]
+    variables = dict(re.findall(r"^# ([A-Z_]+)=(\S*)", section, re.MULTILINE))
+    variables["DJANGO_SECRET_KEY"] = secrets.token_urlsafe(50)
+    return variables
+
+
+def test_check_deploy_with_what_env_example_says_for_production_reports_nothing():
+    variables = _production_variables()
+
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin", **variables},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert variables["DJANGO_DEBUG"] == "false" and variables["DJANGO_ALLOWED_HOSTS"]
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
 
@@ -284,3 +310,15 @@ def test_no_public_page_json_or_socket_shows_a_customers_email_whole(product, ad
     assert "z***@example.org" in public[7], "the order's JSON says whom it was sent to, masked"
     staff = admin_client.get(f"/admin/orders/customer/{123}/change/").content.decode()
     assert ADDRESS in staff
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_short_token_shows_none_of_its_secret_in_public(customer, product):
+    order_id = post_order(Client(), {**ARTICLE_ORDER, "paymentToken": "tok_zq47"}).json()["orderId"]
+    InProcessBus().drain()
+
+    public = Client().get(f"/orders/{order_id}", headers={"Accept": "application/json"})
+
+    types = [e["type"] for e in public.json()["events"]]
+    assert "PaymentProcessed" in types
+    assert "zq47" not in public.content.decode()

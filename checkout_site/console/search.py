@@ -6,6 +6,7 @@ would read and throw away every row before the page.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -15,6 +16,8 @@ from orders.models import Customer, Order
 
 PAGE_SIZE = 50
 _CUSTOMER_MATCHES_MAX = 500
+# An id: ASCII digits ("²" is a digit to ``str.isdigit`` and not to ``int``), within a bigint.
+_CUSTOMER_ID = re.compile(r"[0-9]{1,18}")
 
 
 @dataclass(frozen=True)
@@ -43,7 +46,7 @@ def _filtered(f: OrderFilter) -> QuerySet[Order]:
     if f.product_id is not None:
         orders = orders.filter(product_id=f.product_id)
     if f.customer:
-        if f.customer.isdigit():
+        if _CUSTOMER_ID.fullmatch(f.customer):
             orders = orders.filter(customer_id=int(f.customer))
         else:
             # Customers are few next to orders: find them first, then use the customer index.

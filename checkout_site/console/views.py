@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import hmac
 import json
+import math
+import re
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import wraps
 from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
+from django.contrib.auth.decorators import permission_required
 from django.db.models import Count
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -55,20 +58,56 @@ _registry = CollectorRegistry(auto_describe=False)
 _registry.register(CheckoutCollector())
 
 
-def _staff_json(view: View) -> View:
-    """JSON endpoints answer 403 (not a login redirect) to anyone who is not staff."""
+# What staff may do. Every staff member reads the console; what changes the running system, and
+# the dead letters (whole events, customers' addresses included), take a permission of its
+# own, which a superuser has and an admin can grant (Users, or a group such as "operators").
+SERVICES_SWITCH = "console.change_servicestate"
+FAULTS_ADD = "console.add_fault"
+FAULTS_REMOVE = "console.delete_fault"
+DEAD_LETTERS_READ = "bus.view_deadletter"
+DEAD_LETTERS_REDRIVE = "bus.change_deadletter"
+OPERATOR_PERMISSIONS = (
+    SERVICES_SWITCH,
+    FAULTS_ADD,
+    FAULTS_REMOVE,
+    DEAD_LETTERS_READ,
+    DEAD_LETTERS_REDRIVE,
+)
 
-    @wraps(view)
-    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        user = request.user
-        if not (user.is_authenticated and user.is_active and user.is_staff):
-            return JsonResponse(
-                {"error": "forbidden", "message": "staff only: sign in at /admin/login/"},
-                status=403,
-            )
-        return view(request, *args, **kwargs)
 
-    return wrapped
+def _staff_json(permission: str | None = None) -> Callable[[View], View]:
+    """JSON endpoints answer 403 (not a login redirect) to anyone who is not staff, or who lacks
+    the ``permission`` the endpoint needs."""
+
+    def decorate(view: View) -> View:
+        @wraps(view)
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            user = request.user
+            if not (user.is_authenticated and user.is_active and user.is_staff):
+                return JsonResponse(
+                    {"error": "forbidden", "message": "staff only: sign in at /admin/login/"},
+                    status=403,
+                )
+            if permission is not None and not user.has_perm(permission):
+                return JsonResponse(
+                    {"error": "forbidden", "message": f"needs the permission {permission}"},
+                    status=403,
+                )
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorate
+
+
+def _staff_may(permission: str) -> Callable[[View], View]:
+    """Console pages and forms: strangers go to the login page, staff without ``permission``
+    get 403."""
+
+    def decorate(view: View) -> View:
+        return staff_member_required(permission_required(permission, raise_exception=True)(view))
+
+    return decorate
 
 
 def _who(request: HttpRequest) -> str:
@@ -86,7 +125,7 @@ def _depths() -> dict[str, int | None]:
 
 
 @require_POST
-@_staff_json
+@_staff_json(SERVICES_SWITCH)
 def control_service(request: HttpRequest, name: str, action: str) -> HttpResponse:
     try:
         subscriber(name)
@@ -101,7 +140,7 @@ def control_service(request: HttpRequest, name: str, action: str) -> HttpRespons
 
 
 @require_GET
-@_staff_json
+@_staff_json()
 def control_queues(request: HttpRequest) -> HttpResponse:
     return JsonResponse(QueueDepths(_depths()).model_dump())
 
@@ -124,7 +163,7 @@ def service_status(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-@_staff_json
+@_staff_json()
 def console_state(request: HttpRequest) -> HttpResponse:
     running = services_running()
     alive = workers_alive()
@@ -153,7 +192,7 @@ def console_state(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-@_staff_json
+@_staff_json()
 def console_workers(request: HttpRequest) -> HttpResponse:
     try:
         return JsonResponse({"workers": consumers_by_worker(timeout=1.0)})
@@ -162,19 +201,23 @@ def console_workers(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-@_staff_json
+@_staff_json()
 def console_metrics(request: HttpRequest) -> HttpResponse:
     return JsonResponse({"throughput": throughput(seconds=60), "latency": latency(seconds=60)})
 
 
 @require_GET
-@_staff_json
+@_staff_json()
 def console_events(request: HttpRequest) -> HttpResponse:
+    fields = _Fields(request.GET)
+    order_id, before = fields.whole("order"), fields.whole("before")
+    if fields.errors:
+        return error_response(ApiError.invalid(fields.errors))
     events, older = events_lifecycle(
-        order_id=_int(request.GET.get("order")),
+        order_id=order_id,
         event_type=request.GET.get("type", "") if request.GET.get("type") in event_types() else "",
         troubled_only=request.GET.get("troubled") == "1",
-        before=_int(request.GET.get("before")),
+        before=before,
     )
     return JsonResponse({"events": events, "older": older})
 
@@ -244,22 +287,24 @@ def console_home(request: HttpRequest) -> HttpResponse:
     )
 
 
-@staff_member_required
+@_staff_may(FAULTS_ADD)
 @require_POST
 def console_fault_add(request: HttpRequest) -> HttpResponse:
     service = request.POST.get("service", "")
     kind = request.POST.get("kind", "")
     allowed = FAULT_SERVICES.get(kind, ()) if kind in Fault.Kind.values else ()
-    value = _float(request.POST.get("value")) or 0.0
-    order_id = _int(request.POST.get("order_id"))
-    if service not in subscribers() or (allowed is not None and service not in allowed):
+    fields = _Fields(request.POST)
+    value = fields.finite("value", label="the value") or 0.0
+    order_id = fields.whole("order_id", label="the order")
+    if fields.errors:
+        for message in fields.errors.values():
+            messages.error(request, message)
+    elif service not in subscribers() or (allowed is not None and service not in allowed):
         messages.error(request, f"{kind or 'that fault'} cannot be injected into {service!r}")
     elif kind == Fault.Kind.FAILURE and not 0 < value <= 1:
         messages.error(request, "a failure rate is a number above 0 and at most 1 (1 = always)")
     elif kind == Fault.Kind.LATENCY and not 0 < value <= 30_000:
         messages.error(request, "latency is in milliseconds, above 0 and at most 30000")
-    elif request.POST.get("order_id") and order_id is None:
-        messages.error(request, "the order must be a number, or empty for every order")
     else:
         fault = fault_add(
             service=service, kind=kind, value=value, order_id=order_id, by=_who(request)
@@ -268,7 +313,7 @@ def console_fault_add(request: HttpRequest) -> HttpResponse:
     return redirect("/console/#faults")
 
 
-@staff_member_required
+@_staff_may(FAULTS_REMOVE)
 @require_POST
 def console_fault_remove(request: HttpRequest, fault_id: int) -> HttpResponse:
     if fault_remove(fault_id=fault_id):
@@ -288,7 +333,7 @@ def console_deliveries(request: HttpRequest) -> HttpResponse:
     )
 
 
-@staff_member_required
+@_staff_may(DEAD_LETTERS_READ)
 @require_GET
 def console_dead_letters(request: HttpRequest) -> HttpResponse:
     show = request.GET.get("show", "waiting")
@@ -305,14 +350,18 @@ def console_dead_letters(request: HttpRequest) -> HttpResponse:
     return render(request, "console/dead_letters.html", _nav(request, "dead", rows=rows, show=show))
 
 
-@staff_member_required
+@_staff_may(DEAD_LETTERS_REDRIVE)
 @require_POST
 def console_dead_letters_redrive(request: HttpRequest) -> HttpResponse:
     letters = DeadLetter.objects.filter(redriven_at__isnull=True)
-    if (one := _int(request.POST.get("one"))) is not None:
+    fields = _Fields(request.POST)
+    one, ids = fields.whole("one"), fields.wholes("id")
+    if fields.errors:
+        messages.error(request, "nothing redriven: " + "; ".join(fields.errors.values()))
+        return redirect("console_dead_letters")
+    if one is not None:
         letters = letters.filter(pk=one)
     elif request.POST.get("all") != "1":
-        ids = [i for i in (_int(v) for v in request.POST.getlist("id")) if i is not None]
         letters = letters.filter(pk__in=ids)
     count = dead_letters_redrive(letters)
     if count:
@@ -375,16 +424,20 @@ def console_schemas_json(request: HttpRequest) -> HttpResponse:
 @require_GET
 def console_orders(request: HttpRequest) -> HttpResponse:
     q = request.GET
+    fields = _Fields(q)
     status = q.get("status", "") if q.get("status") in OrderStatus.values else ""
     filters = OrderFilter(
         status=status,
-        product_id=_int(q.get("product")),
+        product_id=fields.whole("product"),
         customer=q.get("customer", "").strip()[:120],
-        since=_when(q.get("since")),
-        until=_when(q.get("until")),
-        order_id=_int(q.get("order")),
+        since=fields.moment("since", label="From"),
+        until=fields.moment("until", label="Until"),
+        order_id=fields.whole("order", label="Order"),
     )
-    page = orders_find(filters, before=_int(q.get("before")), after=_int(q.get("after")))
+    before, after = fields.whole("before"), fields.whole("after")
+    for message in fields.errors.values():
+        messages.error(request, f"{message}: that filter is left out")
+    page = orders_find(filters, before=before, after=after)
     keep = q.copy()
     for key in ("before", "after"):
         keep.pop(key, None)
@@ -426,28 +479,78 @@ def metrics(request: HttpRequest) -> HttpResponse:
 
 # --- Parsing --------------------------------------------------------------------------------------
 
-
-def _int(raw: str | None) -> int | None:
-    if raw is None:
-        return None
-    raw = raw.strip().lstrip("#")
-    return int(raw) if raw.isdigit() and len(raw) < 19 else None
+# ASCII digits only (``str.isdigit`` takes "²", which ``int`` refuses), and few enough that the
+# number fits the 64-bit id columns.
+_WHOLE_NUMBER = re.compile(r"#?([0-9]{1,18})")
+_FIELD_MAX = 64
 
 
-def _float(raw: str | None) -> float | None:
-    try:
-        return float(raw) if raw else None
-    except ValueError:
-        return None
+class _Fields:
+    """A console form or query read field by field: each value parsed, or None when it is empty.
+
+    A value that cannot be what its field holds is None too, and ``errors`` says why, by field
+    name, so a page can show it and a JSON answer can name the field.
+    """
+
+    def __init__(self, data: QueryDict) -> None:
+        self.data = data
+        self.errors: dict[str, str] = {}
+
+    def _raw(self, name: str) -> str:
+        return (self.data.get(name) or "").strip()
+
+    def _refuse(self, name: str, label: str | None, problem: str) -> None:
+        self.errors.setdefault(name, f"{label or name} {problem}")
+
+    def whole(self, name: str, *, label: str | None = None) -> int | None:
+        raw = self._raw(name)
+        if not raw:
+            return None
+        if (value := _whole_number(raw)) is None:
+            self._refuse(name, label, "must be a whole number of at most 18 digits (0-9)")
+        return value
+
+    def wholes(self, name: str, *, label: str | None = None) -> list[int]:
+        values = [_whole_number(raw) for raw in self.data.getlist(name)]
+        if None in values:
+            self._refuse(name, label, "must be whole numbers of at most 18 digits (0-9)")
+            return []
+        return [v for v in values if v is not None]
+
+    def finite(self, name: str, *, label: str | None = None) -> float | None:
+        raw = self._raw(name)
+        if not raw:
+            return None
+        try:
+            value = float(raw) if len(raw) <= _FIELD_MAX else math.nan
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value):
+            # nan cannot be stored (it reads back as NULL) and inf leaves as a bare Infinity,
+            # which is not JSON.
+            self._refuse(name, label, "must be a finite number (not nan or inf)")
+            return None
+        return value
+
+    def moment(self, name: str, *, label: str | None = None) -> datetime | None:
+        raw = self._raw(name)
+        if not raw:
+            return None
+        try:
+            value = parse_datetime(raw) if len(raw) <= _FIELD_MAX else None
+            if value is not None:
+                if timezone.is_naive(value):
+                    value = timezone.make_aware(value)
+                # A date at the edge of the calendar with an offset has no UTC time: the
+                # database would overflow converting it.
+                value.astimezone(UTC)
+        except (ValueError, OverflowError):
+            value = None
+        if value is None:
+            self._refuse(name, label, "must be a date and time such as 2026-01-31T09:30")
+        return value
 
 
-def _when(raw: str | None) -> datetime | None:
-    if not raw:
-        return None
-    try:
-        value = parse_datetime(raw)
-    except ValueError:
-        return None
-    if value is not None and timezone.is_naive(value):
-        value = timezone.make_aware(value)
-    return value
+def _whole_number(raw: str) -> int | None:
+    match = _WHOLE_NUMBER.fullmatch(raw.strip())
+    return int(match.group(1)) if match else None

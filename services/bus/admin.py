@@ -1,5 +1,4 @@
 import json
-import re
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
@@ -8,10 +7,7 @@ from django.utils.html import format_html
 
 from services.bus.models import DeadLetter, Event
 from services.bus.redrive import dead_letters_redrive
-from services.bus.schemas import mask_payload, mask_token
-
-# A token can also show up inside an error message (a validation error quotes the bad input).
-_TOKEN_IN_TEXT = re.compile(r"tok_[A-Za-z0-9_]+")
+from services.bus.schemas import mask_payload, mask_tokens_in
 
 
 def payload_html(payload: dict) -> str:
@@ -85,24 +81,21 @@ class DeadLetterAdmin(admin.ModelAdmin):
 
     @admin.display(description="error")
     def error_masked(self, obj: DeadLetter) -> str:
-        return format_html("<pre>{}</pre>", _TOKEN_IN_TEXT.sub(_mask, obj.error))
+        # A validation error quotes the bad input, a token included.
+        return format_html("<pre>{}</pre>", mask_tokens_in(obj.error))
 
     @admin.display(description="envelope (token masked)")
     def envelope_masked(self, obj: DeadLetter) -> str:
         envelope = dict(obj.envelope)
         if isinstance(envelope.get("payload"), dict):
             envelope["payload"] = mask_payload(envelope["payload"])
-        text = _TOKEN_IN_TEXT.sub(_mask, json.dumps(envelope, indent=2))
+        text = mask_tokens_in(json.dumps(envelope, indent=2))
         return format_html("<pre>{}</pre>", text)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    @admin.action(description="Redrive: deliver the selected events again")
+    @admin.action(description="Redrive: deliver the selected events again", permissions=["change"])
     def redrive(self, request: HttpRequest, queryset: QuerySet[DeadLetter]) -> None:
         count = dead_letters_redrive(queryset)
         self.message_user(request, f"{count} event(s) sent again", messages.SUCCESS)
-
-
-def _mask(match: re.Match[str]) -> str:
-    return mask_token(match.group(0))

@@ -230,11 +230,30 @@ def envelope_validate(data: dict[str, Any]) -> tuple[Envelope, Payload]:
     return envelope, cls.model_validate(envelope.payload)
 
 
+# A token's last four characters are shown only when at least this many more stay hidden: the
+# last four of ``tok_ab12`` are the whole secret.
+_HIDDEN_AT_LEAST = 2
+_SHOWN = 4
+_TOKEN_IN_TEXT = re.compile(r"tok_[A-Za-z0-9_]+")
+
+
+def token_last4(token: str) -> str:
+    """The token's last four characters, or "" when they would give away most of it."""
+    secret = token.removeprefix("tok_")
+    return secret[-_SHOWN:] if len(secret) >= _SHOWN + _HIDDEN_AT_LEAST else ""
+
+
 def mask_token(token: str) -> str:
-    """``tok_abc123`` -> ``tok_****c123``: enough to recognise, never enough to reuse."""
+    """``tok_abc123`` -> ``tok_****c123``, ``tok_ab12`` -> ``tok_****``: enough to recognise,
+    never enough to reuse."""
     if not token.startswith("tok_"):
         return "****"
-    return "tok_****" + token[4:][-4:]
+    return "tok_****" + token_last4(token)
+
+
+def mask_tokens_in(text: str) -> str:
+    """Every token in a text masked: an error message or a traceback may quote one."""
+    return _TOKEN_IN_TEXT.sub(lambda match: mask_token(match.group(0)), text)
 
 
 def mask_email(address: str) -> str:
@@ -288,6 +307,8 @@ __all__ = [
     "json_schemas",
     "mask_payload",
     "mask_token",
+    "mask_tokens_in",
     "payload_class",
     "token_is_valid",
+    "token_last4",
 ]

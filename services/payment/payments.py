@@ -12,7 +12,7 @@ from typing import NamedTuple, Protocol
 
 from django.utils import timezone
 
-from services.bus.schemas import DECLINED_TOKEN, token_is_valid
+from services.bus.schemas import DECLINED_TOKEN, token_is_valid, token_last4
 from services.payment.models import Payment
 
 
@@ -57,7 +57,7 @@ def payment_charge(*, order_id: int, amount: Decimal, token: str) -> tuple[Payme
     payment = Payment.objects.create(
         order_id=order_id,
         amount=amount,
-        token_last4=token[-4:],
+        token_last4=token_last4(token),
         status=Payment.Status.CHARGED if ok else Payment.Status.DECLINED,
         reason=reason,
     )
