@@ -6,7 +6,6 @@ import io
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.test import Client
 from django.utils import timezone
 
@@ -15,23 +14,9 @@ from checkout_site.console.search import OrderFilter, orders_find
 from orders.models import Order
 from services.bus.models import DeadLetter
 from services.bus.registry import queues
+from tests.helpers import user_make
 
 pytestmark = pytest.mark.django_db
-
-PASSWORD = "pw-for-tests-only"
-
-
-def _user(username: str, *, staff: bool):
-    return get_user_model().objects.create_user(
-        username, f"{username}@example.com", PASSWORD, is_staff=staff
-    )
-
-
-@pytest.fixture
-def staff_client() -> Client:
-    client = Client(enforce_csrf_checks=True)
-    client.force_login(_user("operator", staff=True))
-    return client
 
 
 def _csrf(client: Client) -> str:
@@ -50,7 +35,7 @@ def test_anonymous_control_requests_are_refused_and_change_nothing(client, actio
 @pytest.mark.parametrize("action", ["stop", "start"])
 def test_a_signed_in_customer_who_is_not_staff_is_refused(action):
     client = Client()
-    client.force_login(_user("shopper", staff=False))
+    client.force_login(user_make("shopper", staff=False))
 
     response = client.post(f"/control/services/payment/{action}")
 
