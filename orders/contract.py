@@ -347,7 +347,7 @@ class FaultRequest(BaseModel):
 
     service: str = Field(examples=["payment"])
     kind: FaultKind
-    value: float | None = Field(default=None, examples=[0.5])
+    value: float | None = Field(default=None, allow_inf_nan=False, examples=[0.5])
     orderId: Id | None = None
 
     @classmethod

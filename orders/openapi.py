@@ -223,6 +223,7 @@ def _control_paths() -> dict[str, Any]:
                             "in": "path",
                             "required": True,
                             "schema": {"type": "integer", "minimum": 0},
+                            "description": "An id beyond what the database holds names nothing.",
                         }
                     ],
                     "responses": {

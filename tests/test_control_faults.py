@@ -59,6 +59,7 @@ def test_a_latency_in_whole_milliseconds_is_taken(staff_client):
         ({"service": "payment", "kind": "latency", "value": -5}, "value"),
         ({"service": "payment", "kind": "duplicate", "orderId": 0}, "orderId"),
         ({"service": "payment", "kind": "duplicate", "orderId": "7"}, "orderId"),
+        ('{"service": "payment", "kind": "duplicate", "value": NaN}', "value"),
         (["payment", "duplicate"], "body"),
     ],
 )
@@ -72,10 +73,18 @@ def test_a_wrong_fault_is_a_422_naming_the_field_and_nothing_is_switched_on(
     assert not Fault.objects.exists()
 
 
-def test_switching_off_a_fault_that_is_not_on_is_a_404(staff_client):
-    response = staff_client.delete("/control/faults/999", headers=_token(staff_client))
+@pytest.mark.parametrize("fault_id", ["999", "9" * 30])
+def test_switching_off_a_fault_that_is_not_on_is_a_404(staff_client, fault_id):
+    response = staff_client.delete(f"/control/faults/{fault_id}", headers=_token(staff_client))
 
     assert response.status_code == 404
+
+
+def test_a_value_is_kept_only_by_the_kinds_that_take_one(staff_client):
+    response = _add(staff_client, {"service": "payment", "kind": "duplicate", "value": 5})
+
+    assert response.status_code == 201
+    assert response.json()["value"] == 0.0
 
 
 def test_anonymous_requests_are_refused_and_change_nothing(client):

@@ -86,8 +86,12 @@ def test_idempotency_on_and_a_duplicate_delivery_charge_once(stack, client, cust
     assert book["duplicatesSuppressed"] >= 1
 
 
+def _crashes_shown(admin_client) -> list[dict]:
+    return admin_client.get("/console/api/state").json()["crashes"]
+
+
 def test_at_least_once_and_a_crash_in_the_handler_still_ship_the_order(
-    stack, client, customer, product
+    stack, client, admin_client, customer, product
 ):
     fault_add(service="payment", kind="crash")
     _workers_see_it()
@@ -101,11 +105,15 @@ def test_at_least_once_and_a_crash_in_the_handler_still_ship_the_order(
     delivery = Delivery.objects.get(event_id=crash.event_id, service="payment")
     assert "came back after the crash" in delivery.faults
     assert Payment.objects.filter(order_id=order_id).count() == 1
+    shown = _crashes_shown(admin_client)
+    assert [(c["orderId"], c["eventType"], c["cameBack"]) for c in shown] == [
+        (order_id, "OrderCreated", True)
+    ]
     assert stack.process.poll() is None, "the session's worker died with its pool process"
 
 
 def test_at_most_once_and_a_crash_in_the_handler_lose_the_event_and_the_order_is_stuck(
-    stack, client, customer, product
+    stack, client, admin_client, customer, product
 ):
     _pull("delivery", "payment", "at-most-once")
     crash_fault = fault_add(service="payment", kind="crash")
@@ -127,6 +135,9 @@ def test_at_most_once_and_a_crash_in_the_handler_lose_the_event_and_the_order_is
     ]
     assert [v.problem.split(" #")[0] for v in lost] == ["OrderCreated"]
     assert "not handled by payment" in lost[0].problem
+    assert [(c["orderId"], c["cameBack"]) for c in _crashes_shown(admin_client)] == [
+        (order_id, False)
+    ]
 
     # The worker lives on (prefork replaced the process): the next order goes through.
     fault_remove(fault_id=crash_fault.pk)

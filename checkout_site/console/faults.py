@@ -48,6 +48,8 @@ FAULT_SERVICES: dict[str, tuple[str, ...] | None] = {
     Fault.Kind.OUT_OF_STOCK: ("inventory",),
     Fault.Kind.CRASH: None,
 }
+# The kinds that take a value (milliseconds, a rate).
+VALUED = (Fault.Kind.LATENCY, Fault.Kind.FAILURE)
 # What a worker process exits with when a crash fault kills it (EX_SOFTWARE).
 CRASH_EXIT_CODE = 70
 

@@ -36,7 +36,7 @@ from checkout_site.console.control import (
     service_stop,
     services_running,
 )
-from checkout_site.console.faults import fault_add, fault_problems, fault_remove
+from checkout_site.console.faults import VALUED, fault_add, fault_problems, fault_remove
 from checkout_site.console.levers import (
     DELIVERY,
     IDEMPOTENCY,
@@ -49,9 +49,10 @@ from checkout_site.console.levers import (
 )
 from checkout_site.console.lifecycle import events_lifecycle
 from checkout_site.console.metrics import CheckoutCollector, delivery_counters, latency, throughput
-from checkout_site.console.models import Fault
+from checkout_site.console.models import Crash, Fault
 from checkout_site.console.search import OrderFilter, orders_find
 from orders.contract import (
+    ID_MAX,
     ApiError,
     FaultItem,
     FaultRequest,
@@ -63,7 +64,7 @@ from orders.contract import (
 )
 from orders.models import Customer, Order, OrderStatus, Product
 from services.bus.broker import queue_depths
-from services.bus.models import DeadLetter
+from services.bus.models import DeadLetter, Delivery, Event
 from services.bus.redrive import dead_letters_redrive
 from services.bus.registry import NotSubscribed, subscriber, subscribers
 from services.bus.schemas import event_types, json_schemas, mask_payload
@@ -156,7 +157,8 @@ def control_faults(request: HttpRequest) -> HttpResponse:
     fault = fault_add(
         service=wish.service,
         kind=wish.kind,
-        value=wish.value or 0.0,
+        # Only latency and failure take a value; the others ignore whatever came.
+        value=wish.value if wish.value is not None and wish.kind in VALUED else 0.0,
         order_id=wish.orderId,
         by=_who(request),
     )
@@ -166,7 +168,7 @@ def control_faults(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["DELETE"])
 @_staff_json
 def control_fault(request: HttpRequest, fault_id: int) -> HttpResponse:
-    if not fault_remove(fault_id=fault_id):
+    if fault_id > ID_MAX or not fault_remove(fault_id=fault_id):
         return error_response(ApiError(404, "unknown_fault", f"no fault #{fault_id} is on"))
     return HttpResponse(status=204)
 
@@ -228,6 +230,7 @@ def console_state(request: HttpRequest) -> HttpResponse:
             ],
             "orders": _orders_now(),
             "deadLetters": DeadLetter.objects.filter(redriven_at__isnull=True).count(),
+            "crashes": _crashes_recent(),
             "at": timezone.now().isoformat(),
         }
     )
@@ -278,6 +281,28 @@ def _orders_now() -> dict[str, Any]:
             for o in waiting.only("id", "status", "created_at")
         ],
     }
+
+
+def _crashes_recent(limit: int = 8) -> list[dict[str, Any]]:
+    """The worker processes crash faults killed lately, and whether their event came back."""
+    crashes = list(Crash.objects.all()[:limit])
+    ids = [c.event_id for c in crashes]
+    types = dict(Event.objects.filter(event_id__in=ids).values_list("event_id", "type"))
+    handled = set(
+        Delivery.objects.filter(event_id__in=ids, status=Delivery.Status.HANDLED).values_list(
+            "event_id", "service"
+        )
+    )
+    return [
+        {
+            "service": c.service,
+            "orderId": c.order_id,
+            "eventType": types.get(c.event_id, "an event"),
+            "at": c.crashed_at.isoformat(),
+            "cameBack": (c.event_id, c.service) in handled,
+        }
+        for c in crashes
+    ]
 
 
 def _fault_json(fault: Fault) -> dict[str, Any]:

@@ -56,6 +56,7 @@ function showDown(down) {
 function renderServices(state) {
   showDown(state.services.filter((s) => !s.running).map((s) => s.name));
   renderOrders(state.orders);
+  renderCrashes(state.crashes || []);
   for (const service of state.services) {
     const card = document.querySelector(`.service[data-service="${service.name}"]`);
     if (!card) continue;
@@ -407,6 +408,19 @@ async function pullLever(select) {
   } finally {
     select.disabled = false;
   }
+}
+
+// At least once the event that killed a worker comes back and is handled; at most once it is lost.
+function renderCrashes(crashes) {
+  const list = document.getElementById("crash-list");
+  if (!list) return;
+  list.replaceChildren(...(crashes.length
+    ? crashes.map((c) => el("li", { "data-order": String(c.orderId), "data-came-back": c.cameBack ? "true" : "false" },
+      el("time", { datetime: c.at, text: new Date(c.at).toLocaleTimeString([], { hour12: false }) }),
+      ` ${c.service} died on ${c.eventType} of `,
+      el("a", { href: `/orders/${c.orderId}`, text: `#${c.orderId}` }),
+      el("small", { className: c.cameBack ? "muted" : "crash-lost", text: c.cameBack ? " · came back, handled" : " · not handled: lost or waiting" })))
+    : [el("li", { className: "muted", text: "none" })]));
 }
 
 function renderLedger(ledger) {
