@@ -1,7 +1,8 @@
 """The levers on the real stack: a real worker on real Redis queues.
 
 Idempotency off with a duplicate delivery charges twice, and the ledger names the order; on, the
-inbox drops the copy. A crash fault kills the worker's pool process inside the handler: at least
+inbox drops the copy; with only the database's constraint left, the copy fails on it, is retried
+and dead-lettered, and the order is charged once. A crash fault kills the worker's pool process inside the handler: at least
 once, the broker hands the message back and the order ships; at most once, it was acknowledged
 on receipt and is lost, and the order is stuck. Prefork replaces the dead process, so the
 session's worker lives on.
@@ -19,7 +20,7 @@ from checkout_site.console.levers import LeverWish, lever_set
 from checkout_site.console.models import Crash
 from orders.models import Order, OrderStatus
 from services.bus.broker import queue_depths
-from services.bus.models import Delivery, Event
+from services.bus.models import DeadLetter, Delivery, Event
 from services.inventory.models import Stock
 from services.payment.models import Payment
 from tests.conftest import wait_for
@@ -84,6 +85,27 @@ def test_idempotency_on_and_a_duplicate_delivery_charge_once(stack, client, cust
     book = ledger()
     assert book["healthy"], book["violations"]
     assert book["duplicatesSuppressed"] >= 1
+
+
+def test_with_only_the_constraint_left_a_duplicate_fails_is_retried_and_dead_lettered(
+    stack, client, customer, product, settings
+):
+    _pull("idempotency", "payment", "constraint-only")
+    fault_add(service="payment", kind="duplicate")
+    _workers_see_it()
+
+    order = wait_terminal(post_order(client).json()["orderId"])
+    letter = wait_for(
+        lambda: DeadLetter.objects.filter(order_id=order.pk, service="payment").first(),
+        timeout=40,
+    )
+
+    assert order.status == OrderStatus.SHIPPED
+    assert Payment.objects.filter(order_id=order.pk).count() == 1
+    assert "IntegrityError" in letter.error
+    assert letter.attempts == settings.DELIVERY_MAX_RETRIES + 1
+    book = ledger()
+    assert not [v for v in book["violations"] if v["invariant"] == "one_charge_per_order"]
 
 
 def _crashes_shown(admin_client) -> list[dict]:
