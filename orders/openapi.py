@@ -228,7 +228,14 @@ def _control_paths() -> dict[str, Any]:
                     ],
                     "responses": {
                         "204": {"description": "Switched off."},
-                        "404": _error("No fault of that id is on."),
+                        "404": {
+                            "description": "No fault of that id is on (a page for an id that "
+                            "is not a number).",
+                            "content": {
+                                "application/json": {"schema": _ref(contract.ErrorBody)},
+                                "text/html": {"schema": {"type": "string"}},
+                            },
+                        },
                     },
                 }
             )

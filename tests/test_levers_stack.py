@@ -2,10 +2,10 @@
 
 Idempotency off with a duplicate delivery charges twice, and the ledger names the order; on, the
 inbox drops the copy; with only the database's constraint left, the copy fails on it, is retried
-and dead-lettered, and the order is charged once. A crash fault kills the worker's pool process inside the handler: at least
-once, the broker hands the message back and the order ships; at most once, it was acknowledged
-on receipt and is lost, and the order is stuck. Prefork replaces the dead process, so the
-session's worker lives on.
+and dead-lettered, and the order is charged once. A crash fault kills the worker's pool process
+inside the handler: at least once, the broker hands the message back and the order ships; at
+most once, it was acknowledged on receipt and is lost, and the order is stuck. Prefork replaces
+the dead process, so the session's worker lives on.
 """
 
 from __future__ import annotations
