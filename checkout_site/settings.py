@@ -142,6 +142,9 @@ ORDER_DEADLINE_SECONDS = envint("ORDER_DEADLINE_SECONDS", 120, minimum=1)
 # The relay sends outbox rows that stayed unsent this long after commit (broker down, crash).
 OUTBOX_RELAY_AFTER_SECONDS = envint("OUTBOX_RELAY_AFTER_SECONDS", 2, minimum=0)
 DELIVERY_MAX_RETRIES = envint("DELIVERY_MAX_RETRIES", 5, minimum=0)
+# The console's levers that give up a guarantee (idempotency off, at-most-once delivery) are
+# refused (409) when DEBUG is off, unless this says the deployment is a demo.
+CHECKOUT_UNSAFE_LEVERS = envbool("CHECKOUT_UNSAFE_LEVERS", False)
 # /metrics answers staff sessions, and Prometheus when it sends "Authorization: Bearer <this>".
 METRICS_TOKEN = envstr("METRICS_TOKEN", "")
 # The reconciler (run by the relay) sends again an event a subscriber has not handled this long

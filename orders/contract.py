@@ -1,4 +1,5 @@
-"""The HTTP contract of the order service: every JSON body it takes or gives, as pydantic models.
+"""The HTTP contract: every JSON body the order service and the console's control endpoints
+take or give, as pydantic models.
 
 The views check requests with these models and build their answers from them, and
 ``orders/openapi.py`` generates /openapi.json from them. The payment token rule and the event
@@ -15,7 +16,8 @@ from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from django.conf import settings
-from django.http import JsonResponse
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, JsonResponse
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -75,6 +77,37 @@ def error_response(exc: ApiError) -> JsonResponse:
     for name, value in exc.headers.items():
         response[name] = value
     return response
+
+
+def body_too_large() -> ApiError:
+    return ApiError(
+        413, "body_too_large", f"the body is larger than {settings.ORDER_BODY_MAX_BYTES} bytes"
+    )
+
+
+def body_read(request: HttpRequest) -> bytes:
+    """The request's body; raises ``ApiError`` 413 when it is over the limit."""
+    length = request.META.get("CONTENT_LENGTH") or "0"
+    if length.isdigit() and int(length) > settings.ORDER_BODY_MAX_BYTES:
+        raise body_too_large()
+    try:
+        return request.body
+    except RequestDataTooBig:
+        raise body_too_large() from None
+
+
+def json_body(request: HttpRequest) -> Any:
+    """The request's body as JSON; raises ``ApiError`` 413 (too large) or 400 (not JSON)."""
+    body = body_read(request)
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, ValueError) as exc:
+        # ValueError covers json's own errors and an integer too long to convert.
+        raise ApiError(400, "malformed_json", f"the body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise ApiError(
+            400, "malformed_json", "the body is not valid JSON: nested too deeply"
+        ) from None
 
 
 # --- Requests -------------------------------------------------------------------------------------
@@ -276,3 +309,103 @@ class Readiness(_Answer):
     # part -> "ok", or what went wrong reaching it
     checks: dict[str, str]
     down: list[str] = Field(description="the parts that did not answer")
+
+
+# --- The console's levers, faults and ledger (CONTRACT.md, "Levers" and "Control") ---------------
+
+# Idempotency drops one layer of protection per step: "constraint-only" keeps only the database's
+# unique constraints (a repeat fails, is retried and dead-lettered), "off" keeps nothing.
+IdempotencyValue = Literal["on", "constraint-only", "off"]
+DeliveryValue = Literal["at-least-once", "at-most-once"]
+LEVERS = ("idempotency", "delivery", "schema", "subscription")
+
+
+class LeverRequest(BaseModel):
+    """POST /control/levers: one change. ``schema`` and ``subscription`` are not switchable yet
+    and answer 422."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    lever: Literal["idempotency", "delivery", "schema", "subscription"]
+    service: str | None = Field(default=None, examples=["payment"])
+    value: IdempotencyValue | DeliveryValue | None = Field(default=None, examples=["off"])
+    eventType: str | None = None
+    version: int | None = None
+    replay: bool | None = None
+
+
+class LeversDocument(_Answer):
+    """GET /control/levers, and the answer of POST: every lever as it is now."""
+
+    idempotency: dict[str, IdempotencyValue]
+    delivery: dict[str, DeliveryValue]
+    schemas: dict[str, Annotated[int, Field(ge=1)]] = Field(
+        description="The version the producer emits, per event type."
+    )
+    subscriptions: dict[str, list[str]] = Field(description="Who handles what, now.")
+
+
+FaultKind = Literal["latency", "failure", "duplicate", "decline", "out_of_stock", "crash"]
+
+
+class FaultRequest(BaseModel):
+    """POST /control/faults: ``value`` is milliseconds for latency and a rate (0..1] for
+    failure; ``orderId`` limits the fault to one order."""
+
+    model_config = ConfigDict(strict=True, extra="ignore")
+
+    service: str = Field(examples=["payment"])
+    kind: FaultKind
+    value: float | None = Field(default=None, allow_inf_nan=False, examples=[0.5])
+    orderId: Id | None = None
+
+    @classmethod
+    def parse(cls, data: Any) -> FaultRequest:
+        if not isinstance(data, Mapping):
+            raise ApiError.invalid({"body": "must be a JSON object with service and kind"})
+        # A JSON number may be written as an integer (250 ms); strict mode takes it as a float.
+        if isinstance(data.get("value"), int) and not isinstance(data.get("value"), bool):
+            data = {**data, "value": float(data["value"])}
+        try:
+            return cls.model_validate(dict(data))
+        except ValidationError as exc:
+            errors: dict[str, str] = {}
+            for error in exc.errors(include_url=False):
+                name = str(error["loc"][0]) if error["loc"] else "body"
+                errors.setdefault(name, f"{name}: {error['msg']}")
+            raise ApiError.invalid(errors) from None
+
+
+class FaultItem(_Answer):
+    """A fault switched on (GET /control/faults lists them; POST answers 201 with one)."""
+
+    id: Id
+    service: str
+    kind: FaultKind
+    value: float
+    orderId: Id | None
+
+
+class Faults(RootModel[list[FaultItem]]):
+    """GET /control/faults."""
+
+
+class LedgerViolation(_Answer):
+    invariant: str = Field(examples=["one_charge_per_order"])
+    orderId: Id | None = Field(description="The order it names; null for a product's stock.")
+    detail: str
+
+
+class Ledger(_Answer):
+    """GET /control/ledger: the invariants, checked now against every service's own tables."""
+
+    healthy: bool
+    violations: list[LedgerViolation]
+    duplicatesSuppressed: int = Field(ge=0, description="Repeats the inboxes recognised.")
+    invariants: list[str] = Field(description="Every invariant checked.")
+    orders: int = Field(ge=0)
+    inFlight: int = Field(ge=0, description="Orders still within their deadline.")
+    subscribers: dict[str, dict[str, int]] = Field(
+        description="Per subscriber: stored events handled, waiting, dead-lettered, overdue."
+    )
+    checkedAt: str

@@ -31,7 +31,15 @@ _MODELS: list[type[BaseModel]] = [
     contract.ServiceSwitched,
     contract.QueueDepths,
     contract.Readiness,
+    contract.LeverRequest,
+    contract.LeversDocument,
+    contract.FaultRequest,
+    contract.FaultItem,
+    contract.Faults,
+    contract.Ledger,
 ]
+# Request bodies: their schemas describe what is taken, not what is answered.
+_REQUESTS = {contract.OrderRequest, contract.LeverRequest, contract.FaultRequest}
 
 
 def _ref(model: type[BaseModel] | str) -> dict[str, str]:
@@ -58,10 +66,7 @@ def _text(description: str) -> dict[str, Any]:
 def _components() -> dict[str, Any]:
     """Every model's schema, the event payloads and the registry's names, under one roof."""
     _, top = models_json_schema(
-        [
-            (model, "validation" if model is contract.OrderRequest else "serialization")
-            for model in _MODELS
-        ],
+        [(model, "validation" if model in _REQUESTS else "serialization") for model in _MODELS],
         ref_template=_REF,
     )
     schemas: dict[str, Any] = top["$defs"]
@@ -79,6 +84,8 @@ def _components() -> dict[str, Any]:
     depth = schemas[contract.QueueDepths.__name__]
     depth["properties"] = {queue: depth["additionalProperties"] for queue in queues()}
     depth["required"] = queues()
+    for name in (contract.LeverRequest.__name__, contract.FaultRequest.__name__):
+        schemas[name]["properties"]["service"] = _service_name()
     return schemas
 
 
@@ -148,6 +155,101 @@ def _control_service(action: str, running: bool) -> dict[str, Any]:
                 },
             }
         )
+    }
+
+
+def _json_body(model: type[BaseModel]) -> dict[str, Any]:
+    return {"required": True, "content": {"application/json": {"schema": _ref(model)}}}
+
+
+def _control_paths() -> dict[str, Any]:
+    """The levers, faults and ledger of CONTRACT.md: staff session, CSRF token on writes."""
+    return {
+        "/control/levers": {
+            "get": _staff(
+                {
+                    "operationId": "control_levers",
+                    "summary": "Every lever as it is now.",
+                    "responses": {"200": _json(_ref(contract.LeversDocument), "The levers.")},
+                }
+            ),
+            "post": _staff(
+                {
+                    "operationId": "control_lever_pull",
+                    "summary": "Pull one lever; applies to deliveries from then on, recorded.",
+                    "requestBody": _json_body(contract.LeverRequest),
+                    "responses": {
+                        "200": _json(_ref(contract.LeversDocument), "Every lever after it."),
+                        "400": _error("The body is not valid JSON."),
+                        "409": _error(
+                            "A lever that gives up a guarantee, with DJANGO_DEBUG=false and "
+                            "CHECKOUT_UNSAFE_LEVERS unset; nothing changed."
+                        ),
+                        "413": _error("The body is too large."),
+                        "422": _error("An unknown lever, service or value; `field` names it."),
+                    },
+                }
+            ),
+        },
+        "/control/faults": {
+            "get": _staff(
+                {
+                    "operationId": "control_faults",
+                    "summary": "The faults switched on.",
+                    "responses": {"200": _json(_ref(contract.Faults), "Every fault on.")},
+                }
+            ),
+            "post": _staff(
+                {
+                    "operationId": "control_fault_add",
+                    "summary": "Switch a fault on, for every order or one.",
+                    "requestBody": _json_body(contract.FaultRequest),
+                    "responses": {
+                        "201": _json(_ref(contract.FaultItem), "The fault, switched on."),
+                        "400": _error("The body is not valid JSON."),
+                        "413": _error("The body is too large."),
+                        "422": _error("A missing or wrong field; `field` names it."),
+                    },
+                }
+            ),
+        },
+        "/control/faults/{faultId}": {
+            "delete": _staff(
+                {
+                    "operationId": "control_fault_remove",
+                    "summary": "Switch a fault off.",
+                    "parameters": [
+                        {
+                            "name": "faultId",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "integer", "minimum": 0},
+                            "description": "An id beyond what the database holds names nothing.",
+                        }
+                    ],
+                    "responses": {
+                        "204": {"description": "Switched off."},
+                        "404": {
+                            "description": "No fault of that id is on (a page for an id that "
+                            "is not a number).",
+                            "content": {
+                                "application/json": {"schema": _ref(contract.ErrorBody)},
+                                "text/html": {"schema": {"type": "string"}},
+                            },
+                        },
+                    },
+                }
+            )
+        },
+        "/control/ledger": {
+            "get": _staff(
+                {
+                    "operationId": "control_ledger",
+                    "summary": "The invariants, checked now against every service's tables.",
+                    "responses": {"200": _json(_ref(contract.Ledger), "The ledger's verdict.")},
+                }
+            )
+        },
     }
 
 
@@ -299,6 +401,7 @@ def openapi_schema() -> dict[str, Any]:
                     }
                 )
             },
+            **_control_paths(),
         },
         "components": {
             "schemas": _components(),

@@ -6,8 +6,6 @@ The bodies they read and write are the models of orders/contract.py; every refus
 
 from __future__ import annotations
 
-import json
-
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -29,7 +27,10 @@ from orders.contract import (
     ProductItem,
     Products,
     SyncFailed,
+    body_read,
+    body_too_large,
     error_response,
+    json_body,
     order_request_parse,
 )
 from orders.live import event_messages
@@ -55,33 +56,12 @@ def _is_form(request: HttpRequest) -> bool:
     return form_type and not request.body.lstrip().startswith(b"{")
 
 
-def _too_large() -> ApiError:
-    return ApiError(
-        413, "body_too_large", f"the body is larger than {settings.ORDER_BODY_MAX_BYTES} bytes"
-    )
-
-
 def _read_order_request(request: HttpRequest) -> OrderRequest:
     """Parse the JSON or form body into the contract's model; raises ``ApiError``."""
-    length = request.META.get("CONTENT_LENGTH") or "0"
-    if length.isdigit() and int(length) > settings.ORDER_BODY_MAX_BYTES:
-        raise _too_large()
-    try:
-        body = request.body
-    except RequestDataTooBig:
-        raise _too_large() from None
+    body_read(request)
     if _is_form(request):
         return order_request_parse(request.POST, from_form=True)
-    try:
-        data = json.loads(body)
-    except (UnicodeDecodeError, ValueError) as exc:
-        # ValueError covers json's own errors and an integer too long to convert.
-        raise ApiError(400, "malformed_json", f"the body is not valid JSON: {exc}") from None
-    except RecursionError:
-        raise ApiError(
-            400, "malformed_json", "the body is not valid JSON: nested too deeply"
-        ) from None
-    return order_request_parse(data)
+    return order_request_parse(json_body(request))
 
 
 def _csrf_rejection(request: HttpRequest) -> HttpResponse | None:
@@ -97,7 +77,7 @@ def _gate(request: HttpRequest) -> HttpResponse | None:
     try:
         is_form = _is_form(request)
     except RequestDataTooBig:
-        return error_response(_too_large())
+        return error_response(body_too_large())
     if is_form and (rejection := _csrf_rejection(request)) is not None:
         return rejection
     if (wait := order_rate_limited(request=request)) is not None:

@@ -222,6 +222,22 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, interval: floa
 
 
 @pytest.fixture
+def staff_client(db: None) -> Any:
+    """An operator: staff with every permission the console's controls take, signed in on a
+    client that enforces CSRF, with its csrftoken cookie set."""
+    from django.test import Client
+
+    from checkout_site.console.views import OPERATOR_PERMISSIONS
+    from tests.helpers import permissions_grant, user_make
+
+    client = Client(enforce_csrf_checks=True)
+    operator = permissions_grant(user_make("operator", staff=True), OPERATOR_PERMISSIONS)
+    client.force_login(operator)
+    client.get("/console/")
+    return client
+
+
+@pytest.fixture
 def customer(db: None) -> Any:
     from orders.models import Customer
 
@@ -252,12 +268,16 @@ def product(make_product: Callable[..., Any]) -> Any:
 
 @pytest.fixture(autouse=True)
 def _bus_caches_forgotten() -> Iterator[None]:
-    """Each process caches the wanted service states and faults for a second; tests start clean."""
+    """Each process caches the wanted service states, faults and levers for a second; tests start
+    clean."""
     from checkout_site.console.control import services_state_forget
     from checkout_site.console.faults import faults_forget
+    from checkout_site.console.levers import levers_forget
 
     services_state_forget()
     faults_forget()
+    levers_forget()
     yield
     services_state_forget()
     faults_forget()
+    levers_forget()

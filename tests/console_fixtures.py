@@ -19,17 +19,20 @@ STAFF_PASSWORD = "console-test-password"
 
 @pytest.fixture
 def services_restored(transactional_db: None) -> Iterator[None]:
-    """Every service consuming and no fault on, after the test, whatever it did."""
+    """Every service consuming, no fault on and every lever at its default, after the test,
+    whatever it did."""
     yield
     from checkout_site.console.control import services_start_all
     from checkout_site.console.faults import CACHE_SECONDS
-    from checkout_site.console.models import Fault
+    from checkout_site.console.models import Crash, Fault, LeverChange
 
-    had_faults = Fault.objects.exists()
+    had_faults = Fault.objects.exists() or LeverChange.objects.exists()
     Fault.objects.all().delete()
+    LeverChange.objects.all().delete()
+    Crash.objects.all().delete()
     services_start_all()
     if had_faults:
-        # Workers cache the fault table this long; the next test must not meet a stale fault.
+        # Workers cache the faults and levers this long; the next test must not meet stale ones.
         time.sleep(CACHE_SECONDS + 0.3)
 
 

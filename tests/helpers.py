@@ -79,3 +79,22 @@ def wait_drained(timeout: float = 30.0) -> None:
         return sum(queue_depths().values()) == 0 and busy == 0
 
     wait_for(idle, timeout=timeout, interval=0.2)
+
+
+def user_make(username: str, *, staff: bool, password: str = "pw-for-tests-only") -> Any:
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.create_user(
+        username, f"{username}@example.com", password, is_staff=staff
+    )
+
+
+def snap(page: Any, name: str) -> None:
+    """Save what the browser sees when CONSOLE_SCREENSHOTS=<dir> is set."""
+    import os
+    from pathlib import Path
+
+    folder = os.environ.get("CONSOLE_SCREENSHOTS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)

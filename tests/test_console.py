@@ -6,17 +6,15 @@ import io
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.test import Client
 from django.utils import timezone
 
 from checkout_site.console.models import Fault, ServiceState
 from checkout_site.console.search import OrderFilter, orders_find
-from checkout_site.console.views import OPERATOR_PERMISSIONS
 from orders.models import Order
 from services.bus.models import DeadLetter
 from services.bus.registry import queues
-from tests.helpers import permissions_grant
+from tests.helpers import permissions_grant, user_make
 
 pytestmark = pytest.mark.django_db
 
@@ -24,18 +22,7 @@ PASSWORD = "pw-for-tests-only"
 
 
 def _user(username: str, *, staff: bool, permissions: tuple[str, ...] = ()):
-    user = get_user_model().objects.create_user(
-        username, f"{username}@example.com", PASSWORD, is_staff=staff
-    )
-    return permissions_grant(user, permissions)
-
-
-@pytest.fixture
-def staff_client() -> Client:
-    """An operator: staff with every permission the console's controls take."""
-    client = Client(enforce_csrf_checks=True)
-    client.force_login(_user("operator", staff=True, permissions=OPERATOR_PERMISSIONS))
-    return client
+    return permissions_grant(user_make(username, staff=staff, password=PASSWORD), permissions)
 
 
 def _csrf(client: Client) -> str:
@@ -54,7 +41,7 @@ def test_anonymous_control_requests_are_refused_and_change_nothing(client, actio
 @pytest.mark.parametrize("action", ["stop", "start"])
 def test_a_signed_in_customer_who_is_not_staff_is_refused(action):
     client = Client()
-    client.force_login(_user("shopper", staff=False))
+    client.force_login(user_make("shopper", staff=False))
 
     response = client.post(f"/control/services/payment/{action}")
 

@@ -5,10 +5,8 @@ Set CONSOLE_SCREENSHOTS=<dir> to save what the browser saw at each step.
 
 from __future__ import annotations
 
-import os
 import re
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,7 +20,7 @@ from services.bus.models import DeadLetter
 from services.inventory.models import Stock
 from services.payment.models import Payment
 from tests.conftest import wait_for
-from tests.helpers import ARTICLE_ORDER, wait_terminal
+from tests.helpers import ARTICLE_ORDER, snap, wait_terminal
 
 pytest_plugins = ["tests.console_fixtures"]
 
@@ -32,13 +30,6 @@ pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.usefixtures("stack", "services_restored", "customer", "product"),
 ]
-
-
-def _snap(page: Any, name: str) -> None:
-    folder = os.environ.get("CONSOLE_SCREENSHOTS")
-    if folder:
-        Path(folder).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
 
 
 def _place(page: Any, server: Any, body: dict[str, Any] | None = None) -> int:
@@ -89,7 +80,7 @@ def test_stopping_notification_holds_orders_at_confirmed_and_starting_it_ships_t
     assert queue_depths()["notification"] >= 9
     time.sleep(0.5)
     assert all(Order.objects.get(pk=i).status == OrderStatus.CONFIRMED for i in ids)
-    _snap(page, "console-notification-stopped")
+    snap(page, "console-notification-stopped")
 
     notification.locator("[data-action=toggle]").click()
     page.wait_for_selector('.service[data-service="notification"][data-running="true"]')
@@ -99,7 +90,7 @@ def test_stopping_notification_holds_orders_at_confirmed_and_starting_it_ships_t
     assert queue_depths()["notification"] == 0
     assert page.locator("[data-down-banner]").is_hidden()
     page.wait_for_timeout(2500)  # one more round of the charts
-    _snap(page, "console")
+    snap(page, "console")
     assert page.errors == []
 
 
@@ -118,14 +109,14 @@ def test_duplicate_delivery_raises_the_duplicate_counter_and_changes_no_stock_or
     assert Payment.objects.filter(order_id=order_id).count() == 1
     assert Stock.objects.get(product_id=456).on_hand == 49
     assert Order.objects.get(pk=order_id).status == OrderStatus.SHIPPED
-    _snap(page, "console-duplicate-fault")
+    snap(page, "console-duplicate-fault")
 
     page.goto(f"{live_site.url}/console/events/?order={order_id}")
     chip = page.locator('.delivery[data-service="payment"][data-duplicates="1"]')
     chip.wait_for()
     assert "1 duplicate skipped" in chip.text_content()
     assert "duplicate delivery" in chip.text_content()
-    _snap(page, "console-deliveries")
+    snap(page, "console-deliveries")
 
     page.goto(f"{live_site.url}/console/")
     page.click('.fault-list li[data-fault="duplicate"] button')
@@ -154,7 +145,7 @@ def test_a_dead_lettered_event_is_redriven_from_the_console_and_its_order_comple
     row = page.locator(f'tr[data-dead-letter="{letter.pk}"]')
     assert "InjectedFailure" in row.text_content()
     assert re.search(r"\b6\b", row.locator("td.num").text_content())
-    _snap(page, "console-dead-letters")
+    snap(page, "console-dead-letters")
     row.locator('button[name="one"]').click()
     page.wait_for_selector(".console-messages .msg-success")
 
@@ -175,5 +166,5 @@ def test_the_other_console_pages_open_without_errors(staff_page, live_site):
         page.goto(f"{live_site.url}{path}")
         page.wait_for_selector(marker)
         page.wait_for_timeout(500)
-        _snap(page, "console-" + path.strip("/").split("/")[-1])
+        snap(page, "console-" + path.strip("/").split("/")[-1])
     assert page.errors == []

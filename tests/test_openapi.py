@@ -26,6 +26,10 @@ CONTRACT_PATHS = {
     "/control/services/{name}/stop",
     "/control/services/{name}/start",
     "/control/queues",
+    "/control/levers",
+    "/control/faults",
+    "/control/faults/{faultId}",
+    "/control/ledger",
 }
 
 

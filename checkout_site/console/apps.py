@@ -13,5 +13,7 @@ class ConsoleConfig(AppConfig):
         # Connects the worker signals that keep a stopped service stopped across restarts.
         from checkout_site.console import control, heartbeat  # noqa: F401
         from checkout_site.console.faults import faults_install
+        from checkout_site.console.levers import levers_install
 
         faults_install()
+        levers_install()

@@ -6,8 +6,9 @@ from django.conf import settings
 from kombu.utils.url import maybe_sanitize_url
 
 from checkout_site.celery import app
+from checkout_site.console.levers import levers_state
 from services.bus.registry import queues
-from services.bus.tasks import deliver
+from services.bus.tasks import deliver, deliver_once
 
 
 def broker_settings() -> list[tuple[str, str, str]]:
@@ -36,6 +37,17 @@ def broker_settings() -> list[tuple[str, str, str]]:
             "task_reject_on_worker_lost",
             str(deliver.reject_on_worker_lost),
             "a message whose worker died goes back to the queue",
+        ),
+        (
+            "delivery now",
+            ", ".join(f"{name} {value}" for name, value in levers_state()["delivery"].items()),
+            "the delivery lever, per service (console home)",
+        ),
+        (
+            "at-most-once task",
+            f"{deliver_once.name}: acks_late {deliver_once.acks_late}",
+            "a service switched to at-most-once is sent this task instead: acknowledged when a "
+            "worker takes it, so a worker that dies loses it",
         ),
         (
             "worker_prefetch_multiplier",

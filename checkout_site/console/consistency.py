@@ -10,22 +10,33 @@ nothing doubled, whatever the bus did (kills, restarts, duplicates, disorder). T
   and never goes below zero;
 - a shipped order has one charge of its amount and a reservation of its quantity; a cancelled
   order holds no charge (declined, refunded or void) and no reservation;
-- each event-driven order's stored status equals the fold of its events.
+- each event-driven order's stored status equals the fold of its events;
+- no order is charged more than once (net of refunds), holds more than one live reservation, or
+  got more than one e-mail of a kind (what a repeated delivery does with idempotency off);
+- every stored event is handled, still on its way, or dead-lettered for each subscriber; past
+  the deadline, one that is none of these was lost.
+
+``check_consistency`` prints it; ``ledger`` is the same check as the console's JSON
+(GET /control/ledger), each violation under its invariant's name.
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from dataclasses import dataclass
-from datetime import timedelta
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
-from django.db.models import Sum
+from django.db.models import Count, Exists, OuterRef, QuerySet, Sum
 from django.utils import timezone
 
 from orders.aggregator import status_fold
+from orders.contract import Ledger
 from orders.models import TERMINAL_STATUSES, Order, OrderStatus
-from services.bus.models import Event
+from services.bus.models import Delivery, Event
+from services.bus.registry import subscribers
 from services.inventory.models import Reservation, Stock
 from services.notification.models import SentNotification
 from services.payment.models import Payment
@@ -49,11 +60,27 @@ _NOTHING_HELD = {
 }
 
 
+INVARIANTS = (
+    "order_finishes",
+    "one_event_of_each_type",
+    "order_books",
+    "status_is_the_fold",
+    "one_charge_per_order",
+    "one_reservation_per_order",
+    "one_email_per_kind",
+    "stock_balanced",
+    "every_event_settled",
+)
+# Events named one by one when many were lost; the count says the rest.
+_OVERDUE_NAMED = 20
+
+
 @dataclass(frozen=True)
 class Violation:
     subject: str  # "order 17" or "product 456"
     problem: str
     order_id: int | None = None
+    invariant: str = "order_books"
 
     def __str__(self) -> str:
         return f"{self.subject}: {self.problem}"
@@ -65,6 +92,8 @@ class ConsistencyReport:
     products: int
     in_flight: int
     violations: list[Violation]
+    # Per subscriber: stored events handled, waiting, dead-lettered, and overdue (lost).
+    subscribers: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @property
     def clean(self) -> bool:
@@ -91,15 +120,141 @@ def consistency_check(*, deadline_s: float | None = None, batch: int = 2000) -> 
             if problems is None:
                 in_flight += 1
                 continue
-            violations.extend(Violation(f"order {order.pk}", p, order.pk) for p in problems)
+            violations.extend(
+                Violation(f"order {order.pk}", problem, order.pk, invariant)
+                for invariant, problem in problems
+            )
+        violations.extend(_doubled_effects([o.pk for o in orders]))
     stocks = list(Stock.objects.all())
     violations.extend(_stock_check(stocks))
+    settled, lost = _events_settled(cutoff)
+    violations.extend(lost)
     return ConsistencyReport(
-        orders=checked, products=len(stocks), in_flight=in_flight, violations=violations
+        orders=checked,
+        products=len(stocks),
+        in_flight=in_flight,
+        violations=violations,
+        subscribers=settled,
     )
 
 
-def _orders_check(orders: list[Order], cutoff: object) -> list[tuple[Order, list[str] | None]]:
+def ledger(*, deadline_s: float | None = None) -> dict[str, Any]:
+    """GET /control/ledger: ``consistency_check`` as the contract's JSON."""
+    report = consistency_check(deadline_s=deadline_s)
+    suppressed = Delivery.objects.aggregate(n=Sum("duplicates"))["n"] or 0
+    return Ledger(
+        healthy=report.clean,
+        violations=[
+            {"invariant": v.invariant, "orderId": v.order_id, "detail": str(v)}
+            for v in report.violations
+        ],
+        duplicatesSuppressed=suppressed,
+        invariants=list(INVARIANTS),
+        orders=report.orders,
+        inFlight=report.in_flight,
+        subscribers=report.subscribers,
+        checkedAt=timezone.now().isoformat(),
+    ).model_dump(mode="json")
+
+
+def _doubled_effects(ids: list[int]) -> list[Violation]:
+    """Effects a service made twice for one order: what its guards exist to prevent."""
+    checks: list[tuple[str, QuerySet[Any], list[str], Any, Callable[[dict[str, Any]], str]]] = [
+        (
+            "one_charge_per_order",
+            Payment.objects.filter(status=Payment.Status.CHARGED),
+            [],
+            Sum("amount"),
+            lambda r: f"charged {r['n']} times ({r['total']:.2f} in all), net of refunds",
+        ),
+        (
+            "one_reservation_per_order",
+            Reservation.objects.filter(state=Reservation.State.RESERVED),
+            [],
+            Sum("quantity"),
+            lambda r: f"stock reserved {r['n']} times ({r['total']} units in all)",
+        ),
+        (
+            "one_email_per_kind",
+            SentNotification.objects.all(),
+            ["kind"],
+            Count("pk"),
+            lambda r: f"{r['n']} {r['kind']} e-mails sent",
+        ),
+    ]
+    found: list[Violation] = []
+    for invariant, rows, by, total, say in checks:
+        doubled = (
+            rows.filter(order_id__in=ids)
+            .values("order_id", *by)
+            .annotate(n=Count("pk"), total=total)
+            .filter(n__gt=1)
+        )
+        found.extend(
+            Violation(f"order {r['order_id']}", say(r), r["order_id"], invariant) for r in doubled
+        )
+    return found
+
+
+def _events_settled(cutoff: datetime) -> tuple[dict[str, dict[str, int]], list[Violation]]:
+    """Each subscriber's stored events by where they are, and those lost past the deadline.
+
+    Handled: in its inbox, or recorded handled (a service running without its inbox leaves only
+    the record). Dead: parked as a dead letter. Waiting: neither yet (in a queue, retrying). An
+    event still waiting past the deadline is overdue: lost, or held by a stopped service.
+    """
+    summary: dict[str, dict[str, int]] = {}
+    lost: list[Violation] = []
+    for sub in subscribers().values():
+        events = Event.objects.filter(mode=Event.Mode.EVENTS, type__in=list(sub.handles))
+        recorded = Delivery.objects.filter(service=sub.name, event_id=OuterRef("event_id"))
+        settled = events.filter(
+            Exists(sub.inbox.objects.filter(event_id=OuterRef("event_id")))
+            | Exists(recorded.filter(status=Delivery.Status.HANDLED))
+        )
+        handled = settled.count()
+        dead = events.filter(Exists(recorded.filter(status=Delivery.Status.DEAD))).count()
+        overdue = (
+            events.filter(occurred_at__lt=cutoff)
+            .exclude(Exists(sub.inbox.objects.filter(event_id=OuterRef("event_id"))))
+            .exclude(
+                Exists(recorded.filter(status__in=[Delivery.Status.HANDLED, Delivery.Status.DEAD]))
+            )
+        )
+        late = overdue.count()
+        total = events.count()
+        summary[sub.name] = {
+            "handled": handled,
+            "waiting": max(total - handled - dead - late, 0),
+            "deadLettered": dead,
+            "overdue": late,
+        }
+        for event in overdue.order_by("seq")[:_OVERDUE_NAMED]:
+            lost.append(
+                Violation(
+                    f"order {event.order_id}",
+                    f"{event.type} #{event.seq} not handled by {sub.name} within the deadline,"
+                    " nor dead-lettered: lost, or held by a stopped service",
+                    event.order_id,
+                    "every_event_settled",
+                )
+            )
+        if late > _OVERDUE_NAMED:
+            lost.append(
+                Violation(
+                    sub.name,
+                    f"and {late - _OVERDUE_NAMED} more events it never handled",
+                    None,
+                    "every_event_settled",
+                )
+            )
+    return summary, lost
+
+
+Problems = list[tuple[str, str]]  # (invariant, what is wrong)
+
+
+def _orders_check(orders: list[Order], cutoff: datetime) -> list[tuple[Order, Problems | None]]:
     """Each order with its problems, or None for an order still within its deadline.
 
     Within the deadline an order may be unfinished (an event on its way, an email not sent
@@ -117,23 +272,35 @@ def _orders_check(orders: list[Order], cutoff: object) -> list[tuple[Order, list
         "order_id", "kind"
     ):
         emails[order_id].add(kind)
-    results: list[tuple[Order, list[str] | None]] = []
+    results: list[tuple[Order, Problems | None]] = []
     for order in orders:
         log = types[order.pk]
         facts = _Facts(order, log, payments.get(order.pk), reservations.get(order.pk))
-        wrong = [f"{t} recorded {n} times" for t, n in sorted(log.items()) if n > 1]
+        wrong: Problems = [
+            ("one_event_of_each_type", f"{t} recorded {n} times")
+            for t, n in sorted(log.items())
+            if n > 1
+        ]
+        books: list[str] = []
         unfinished: list[str] = []
         if order.status == OrderStatus.SHIPPED:
-            _shipped_check(facts, emails[order.pk], wrong)
+            _shipped_check(facts, emails[order.pk], books)
         elif order.status == OrderStatus.CANCELLED:
-            _cancelled_check(facts, emails[order.pk], wrong, unfinished)
+            _cancelled_check(facts, emails[order.pk], books, unfinished)
         else:
             unfinished.append(f"still {order.status} ({_has(log)})")
+        wrong += [("order_books", problem) for problem in books]
         folded = status_fold(log)
         if order.status in TERMINAL_STATUSES and order.status != folded:
-            wrong.append(f"stored status {order.status} but its events fold to {folded}")
+            wrong.append(
+                (
+                    "status_is_the_fold",
+                    f"stored status {order.status} but its events fold to {folded}",
+                )
+            )
+        late: Problems = [("order_finishes", problem) for problem in unfinished]
         if order.created_at < cutoff:
-            results.append((order, wrong + unfinished))
+            results.append((order, wrong + late))
         elif unfinished and not wrong:
             results.append((order, None))
         else:
@@ -212,13 +379,18 @@ def _stock_check(stocks: list[Stock]) -> list[Violation]:
         reserved = held.get(stock.product_id, 0) or 0
         if stock.on_hand < 0:
             violations.append(
-                Violation(f"product {stock.product_id}", f"stock is negative ({stock.on_hand})")
+                Violation(
+                    f"product {stock.product_id}",
+                    f"stock is negative ({stock.on_hand})",
+                    invariant="stock_balanced",
+                )
             )
         if stock.on_hand + reserved != stock.initial:
             violations.append(
                 Violation(
                     f"product {stock.product_id}",
                     f"on hand {stock.on_hand} + reserved {reserved} != initial {stock.initial}",
+                    invariant="stock_balanced",
                 )
             )
     return violations

@@ -1,4 +1,5 @@
-"""Faults the operator injects on purpose: latency, failures, duplicates, declines, no stock.
+"""Faults the operator injects on purpose: latency, failures, duplicates, declines, no stock,
+and a worker process that dies in the handler.
 
 They are rows (``Fault``), so every web process and worker sees the same ones. The table is read
 at most once a second per process: the hot path of a delivery pays a dict lookup, not a query.
@@ -9,27 +10,59 @@ hook, duplicates on its "publishing" hook, and a forced decline or out-of-stock 
 around the gateway the payment service and the rule the inventory service are given. Each fault
 that acts is noted on the current delivery (``delivery_note``), so the console shows it on the
 event and attempt it changed.
+
+A crash kills the worker's pool process (``os._exit``) on the first delivery of each event to
+the service, once: what happens to the message then is the delivery lever's to show. At least
+once, the broker hands it back and the second try (noted on its record) goes through; at most
+once it was acknowledged already, and is lost.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import random
 import time
 from dataclasses import dataclass
 
-from checkout_site.console.models import Fault
+from celery import current_task
+from django.db import IntegrityError, transaction
+
+from checkout_site.console.models import Crash, Fault
 from services.bus import hooks
 from services.bus.hooks import DeliveryFailure, delivery_note
+from services.bus.registry import subscribers
 from services.inventory import stock
 from services.payment import payments
 
+log = logging.getLogger(__name__)
+
 CACHE_SECONDS = 1.0
+# Which faults make sense where: a forced decline only at payment, out of stock only at
+# inventory; None is every service.
+FAULT_SERVICES: dict[str, tuple[str, ...] | None] = {
+    Fault.Kind.LATENCY: None,
+    Fault.Kind.FAILURE: None,
+    Fault.Kind.DUPLICATE: None,
+    Fault.Kind.DECLINE: ("payment",),
+    Fault.Kind.OUT_OF_STOCK: ("inventory",),
+    Fault.Kind.CRASH: None,
+}
+# The kinds that take a value (milliseconds, a rate).
+VALUED = (Fault.Kind.LATENCY, Fault.Kind.FAILURE)
+# What a worker process exits with when a crash fault kills it (EX_SOFTWARE).
+CRASH_EXIT_CODE = 70
 
 _cache: tuple[float, tuple[ActiveFault, ...]] = (float("-inf"), ())
 
 
 class InjectedFailure(DeliveryFailure):
     """Raised on purpose by a failure-rate fault; retried and dead-lettered like any error."""
+
+
+class InjectedCrash(DeliveryFailure):
+    """A crash fault outside a worker (an in-process delivery): it fails the attempt instead of
+    killing the process that runs the tests or serves the pages."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +105,25 @@ def fault_find(*, service: str, kind: str, order_id: int | None) -> ActiveFault 
     return None
 
 
+def fault_problems(
+    *, service: str, kind: str, value: float | None, order_id: int | None
+) -> dict[str, str]:
+    """What is wrong with a fault before it is added, by field; empty when it may be added."""
+    if kind not in Fault.Kind.values:
+        return {"kind": f"kind must be one of {', '.join(Fault.Kind.values)}"}
+    allowed = FAULT_SERVICES[kind]
+    if service not in subscribers() or (allowed is not None and service not in allowed):
+        where = ", ".join(allowed or subscribers())
+        return {"service": f"{kind} can be injected into {where}"}
+    if kind == Fault.Kind.FAILURE and not (value is not None and 0 < value <= 1):
+        return {"value": "a failure rate is a number above 0 and at most 1 (1 = always)"}
+    if kind == Fault.Kind.LATENCY and not (value is not None and 0 < value <= 30_000):
+        return {"value": "latency is in milliseconds, above 0 and at most 30000"}
+    if order_id is not None and not 0 < order_id < 2**63:
+        return {"orderId": "the order is a positive integer, or absent for every order"}
+    return {}
+
+
 def fault_add(
     *, service: str, kind: str, value: float = 0, order_id: int | None = None, by: str = ""
 ) -> Fault:
@@ -98,6 +150,38 @@ def faults_before_handler(service: str, order_id: int) -> None:
     if failure is not None and random.random() < failure.value:
         delivery_note(failure.label)
         raise InjectedFailure(f"injected failure ({failure.label})")
+    crash = fault_find(service=service, kind=Fault.Kind.CRASH, order_id=order_id)
+    if crash is not None:
+        _crash_once(crash)
+
+
+def _crash_once(crash: ActiveFault) -> None:
+    """Kill this worker process on the first delivery of the event to the service."""
+    context = hooks.delivery_context()
+    if context is None:
+        return
+    try:
+        with transaction.atomic():
+            Crash.objects.create(
+                fault_id=crash.id,
+                service=context.service,
+                event_id=context.event_id,
+                order_id=context.order_id,
+            )
+    except IntegrityError:
+        # Crashed on this event before: this is the message coming back.
+        delivery_note(f"{crash.label}: came back after the crash")
+        return
+    if not _in_worker():
+        delivery_note(crash.label)
+        raise InjectedCrash(f"injected crash ({crash.label}), not in a worker process")
+    log.warning("%s: killing worker process %s", crash.label, os.getpid())
+    os._exit(CRASH_EXIT_CODE)
+
+
+def _in_worker() -> bool:
+    task = current_task
+    return bool(task) and not task.request.is_eager and not task.request.called_directly
 
 
 def fault_forced(*, service: str, kind: str, order_id: int) -> ActiveFault | None:

@@ -1,4 +1,5 @@
-"""The operator's records: which services are stopped, and which faults are injected.
+"""The operator's records: which services are stopped, which faults are injected, and every
+change of a lever.
 
 Their tables keep the names they had when the bus held them (``bus_*``): the console took them
 over with their rows.
@@ -37,6 +38,7 @@ class Fault(models.Model):
         DUPLICATE = "duplicate", "duplicate delivery of every event"
         DECLINE = "decline", "forced payment decline"
         OUT_OF_STOCK = "out_of_stock", "forced out of stock"
+        CRASH = "crash", "worker process dies in the handler (once per event)"
 
     service = models.CharField(max_length=20)
     kind = models.CharField(max_length=16, choices=Kind.choices)
@@ -60,6 +62,7 @@ class Fault(models.Model):
             self.Kind.DUPLICATE: "duplicate delivery",
             self.Kind.DECLINE: "forced decline",
             self.Kind.OUT_OF_STOCK: "forced out of stock",
+            self.Kind.CRASH: "worker crash",
         }[self.Kind(self.kind)]
         scope = f"order {self.order_id}" if self.order_id else "every order"
         return f"fault #{self.pk}: {what} at {self.service}, {scope}"
@@ -78,3 +81,47 @@ class WorkerBeat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.worker}: {', '.join(self.queues) or 'nothing'} at {self.beat_at:%H:%M:%S}"
+
+
+class Crash(models.Model):
+    """A worker process a crash fault killed: one per event and service, so the event that
+    comes back (at least once) is handled, and the console can say which delivery died."""
+
+    fault_id = models.BigIntegerField()
+    service = models.CharField(max_length=20)
+    event_id = models.UUIDField()
+    order_id = models.BigIntegerField(db_index=True)
+    crashed_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["service", "event_id"], name="one_crash_per_delivery")
+        ]
+
+    def __str__(self) -> str:
+        return f"worker crashed on {self.event_id} at {self.service}"
+
+
+class LeverChange(models.Model):
+    """One pull of a lever, as the operator's record keeps it; a lever's state is its newest
+    row (no row: the default)."""
+
+    class Lever(models.TextChoices):
+        IDEMPOTENCY = "idempotency"
+        DELIVERY = "delivery"
+
+    lever = models.CharField(max_length=16, choices=Lever.choices)
+    service = models.CharField(max_length=20)
+    value = models.CharField(max_length=20)
+    changed_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    changed_by = models.CharField(max_length=150, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.label()}, {self.changed_at:%H:%M:%S}"
+
+    def label(self) -> str:
+        return f"{self.lever} {self.value} at {self.service}"

@@ -16,6 +16,10 @@ urlpatterns = [
         name="control_start",
     ),
     path("control/queues", console.control_queues, name="control_queues"),
+    path("control/levers", console.control_levers, name="control_levers"),
+    path("control/faults", console.control_faults, name="control_faults"),
+    path("control/faults/<int:fault_id>", console.control_fault, name="control_fault"),
+    path("control/ledger", console.control_ledger, name="control_ledger"),
     path("services/status", console.service_status, name="service_status"),
     path("metrics", console.metrics, name="metrics"),
     path("console/", console.console_home, name="console"),
@@ -25,6 +29,7 @@ urlpatterns = [
         console.console_fault_remove,
         name="console_fault_remove",
     ),
+    path("console/reset", console.console_reset, name="console_reset"),
     path("console/events/", console.console_deliveries, name="console_events"),
     path("console/dead-letters/", console.console_dead_letters, name="console_dead_letters"),
     path(

@@ -25,12 +25,13 @@ from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from kombu.exceptions import OperationalError
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from checkout_site.console.bus_settings import broker_settings
+from checkout_site.console.consistency import ledger
 from checkout_site.console.control import (
     BrokerUnreachable,
     consumers_by_worker,
@@ -38,16 +39,36 @@ from checkout_site.console.control import (
     service_stop,
     services_running,
 )
-from checkout_site.console.faults import fault_add, fault_remove
+from checkout_site.console.faults import VALUED, fault_add, fault_problems, fault_remove
 from checkout_site.console.heartbeat import workers_alive
+from checkout_site.console.levers import (
+    DELIVERY,
+    IDEMPOTENCY,
+    lever_changes,
+    lever_set,
+    lever_validate,
+    levers_document,
+    levers_reset,
+    levers_unsafe,
+)
 from checkout_site.console.lifecycle import events_lifecycle
 from checkout_site.console.metrics import CheckoutCollector, delivery_counters, latency, throughput
-from checkout_site.console.models import Fault
+from checkout_site.console.models import Crash, Fault
 from checkout_site.console.search import OrderFilter, orders_find
-from orders.contract import ApiError, QueueDepths, ServiceSwitched, error_response
+from orders.contract import (
+    ID_MAX,
+    ApiError,
+    FaultItem,
+    FaultRequest,
+    LeversDocument,
+    QueueDepths,
+    ServiceSwitched,
+    error_response,
+    json_body,
+)
 from orders.models import Customer, Order, OrderStatus, Product
 from services.bus.broker import queue_depths
-from services.bus.models import DeadLetter
+from services.bus.models import DeadLetter, Delivery, Event
 from services.bus.redrive import dead_letters_redrive
 from services.bus.registry import NotSubscribed, subscriber, subscribers
 from services.bus.schemas import event_types, json_schemas, mask_payload
@@ -66,8 +87,10 @@ FAULTS_ADD = "console.add_fault"
 FAULTS_REMOVE = "console.delete_fault"
 DEAD_LETTERS_READ = "bus.view_deadletter"
 DEAD_LETTERS_REDRIVE = "bus.change_deadletter"
+LEVERS_PULL = "console.add_leverchange"
 OPERATOR_PERMISSIONS = (
     SERVICES_SWITCH,
+    LEVERS_PULL,
     FAULTS_ADD,
     FAULTS_REMOVE,
     DEAD_LETTERS_READ,
@@ -88,16 +111,22 @@ def _staff_json(permission: str | None = None) -> Callable[[View], View]:
                     {"error": "forbidden", "message": "staff only: sign in at /admin/login/"},
                     status=403,
                 )
-            if permission is not None and not user.has_perm(permission):
-                return JsonResponse(
-                    {"error": "forbidden", "message": f"needs the permission {permission}"},
-                    status=403,
-                )
+            if permission is not None and (refused := _lacks(request, permission)):
+                return refused
             return view(request, *args, **kwargs)
 
         return wrapped
 
     return decorate
+
+
+def _lacks(request: HttpRequest, permission: str) -> HttpResponse | None:
+    """403 for staff without ``permission`` (for a view whose methods need different ones)."""
+    if request.user.has_perm(permission):
+        return None
+    return JsonResponse(
+        {"error": "forbidden", "message": f"needs the permission {permission}"}, status=403
+    )
 
 
 def _staff_may(permission: str) -> Callable[[View], View]:
@@ -145,6 +174,73 @@ def control_queues(request: HttpRequest) -> HttpResponse:
     return JsonResponse(QueueDepths(_depths()).model_dump())
 
 
+@require_http_methods(["GET", "POST"])
+@_staff_json()
+def control_levers(request: HttpRequest) -> HttpResponse:
+    """GET the levers; POST one change (CONTRACT.md, "Levers") and get the whole document."""
+    if request.method == "POST":
+        if refused := _lacks(request, LEVERS_PULL):
+            return refused
+        try:
+            wish = lever_validate(json_body(request))
+        except ApiError as exc:
+            return error_response(exc)
+        lever_set(wish, by=_who(request))
+    return LeversDocument.model_validate(levers_document()).response()
+
+
+@require_http_methods(["GET", "POST"])
+@_staff_json()
+def control_faults(request: HttpRequest) -> HttpResponse:
+    """GET the faults switched on; POST one to switch it on (201 with it)."""
+    if request.method == "GET":
+        return JsonResponse([_fault_item(f) for f in Fault.objects.all()], safe=False)
+    if refused := _lacks(request, FAULTS_ADD):
+        return refused
+    try:
+        wish = FaultRequest.parse(json_body(request))
+    except ApiError as exc:
+        return error_response(exc)
+    problems = fault_problems(
+        service=wish.service, kind=wish.kind, value=wish.value, order_id=wish.orderId
+    )
+    if problems:
+        return error_response(ApiError.invalid(problems))
+    fault = fault_add(
+        service=wish.service,
+        kind=wish.kind,
+        # Only latency and failure take a value; the others ignore whatever came.
+        value=wish.value if wish.value is not None and wish.kind in VALUED else 0.0,
+        order_id=wish.orderId,
+        by=_who(request),
+    )
+    return JsonResponse(_fault_item(fault), status=201)
+
+
+@require_http_methods(["DELETE"])
+@_staff_json(FAULTS_REMOVE)
+def control_fault(request: HttpRequest, fault_id: int) -> HttpResponse:
+    if fault_id > ID_MAX or not fault_remove(fault_id=fault_id):
+        return error_response(ApiError(404, "unknown_fault", f"no fault #{fault_id} is on"))
+    return HttpResponse(status=204)
+
+
+@require_GET
+@_staff_json()
+def control_ledger(request: HttpRequest) -> HttpResponse:
+    return JsonResponse(ledger())
+
+
+def _fault_item(fault: Fault) -> dict[str, Any]:
+    return FaultItem(
+        id=fault.pk,
+        service=fault.service,
+        kind=fault.kind,
+        value=fault.value,
+        orderId=fault.order_id,
+    ).model_dump()
+
+
 # --- Public: which services are down (the order swimlane and the shop show it) --------------------
 
 
@@ -155,6 +251,8 @@ def service_status(request: HttpRequest) -> HttpResponse:
         {
             "services": {name: {"running": up} for name, up in running.items()},
             "down": sorted(name for name, up in running.items() if not up),
+            # What the levers give up now: every page's banner says it.
+            "unsafe": levers_unsafe(),
         }
     )
 
@@ -186,6 +284,7 @@ def console_state(request: HttpRequest) -> HttpResponse:
             ],
             "orders": _orders_now(),
             "deadLetters": DeadLetter.objects.filter(redriven_at__isnull=True).count(),
+            "crashes": _crashes_recent(),
             "at": timezone.now().isoformat(),
         }
     )
@@ -242,6 +341,28 @@ def _orders_now() -> dict[str, Any]:
     }
 
 
+def _crashes_recent(limit: int = 8) -> list[dict[str, Any]]:
+    """The worker processes crash faults killed lately, and whether their event came back."""
+    crashes = list(Crash.objects.all()[:limit])
+    ids = [c.event_id for c in crashes]
+    types = dict(Event.objects.filter(event_id__in=ids).values_list("event_id", "type"))
+    handled = set(
+        Delivery.objects.filter(event_id__in=ids, status=Delivery.Status.HANDLED).values_list(
+            "event_id", "service"
+        )
+    )
+    return [
+        {
+            "service": c.service,
+            "orderId": c.order_id,
+            "eventType": types.get(c.event_id, "an event"),
+            "at": c.crashed_at.isoformat(),
+            "cameBack": (c.event_id, c.service) in handled,
+        }
+        for c in crashes
+    ]
+
+
 def _fault_json(fault: Fault) -> dict[str, Any]:
     return {
         "id": fault.pk,
@@ -254,15 +375,6 @@ def _fault_json(fault: Fault) -> dict[str, Any]:
 
 
 # --- Pages ----------------------------------------------------------------------------------------
-
-# Which faults make sense where: a forced decline only at payment, out of stock only at inventory.
-FAULT_SERVICES = {
-    Fault.Kind.LATENCY: None,
-    Fault.Kind.FAILURE: None,
-    Fault.Kind.DUPLICATE: None,
-    Fault.Kind.DECLINE: ("payment",),
-    Fault.Kind.OUT_OF_STOCK: ("inventory",),
-}
 
 
 def _nav(request: HttpRequest, active: str, **context: Any) -> dict[str, Any]:
@@ -283,8 +395,36 @@ def console_home(request: HttpRequest) -> HttpResponse:
             statuses=[s for s in OrderStatus.values if s != OrderStatus.PENDING_PAYMENT],
             fault_kinds=Fault.Kind.choices,
             faults=Fault.objects.all(),
+            lever_rows=_lever_rows(),
+            lever_values={"idempotency": IDEMPOTENCY, "delivery": DELIVERY},
+            lever_changes=lever_changes(),
         ),
     )
+
+
+def _lever_rows() -> list[dict[str, Any]]:
+    doc = levers_document()
+    return [
+        {
+            "service": name,
+            "idempotency": doc["idempotency"][name],
+            "delivery": doc["delivery"][name],
+            "handles": doc["subscriptions"][name],
+        }
+        for name in subscribers()
+    ]
+
+
+@_staff_may(LEVERS_PULL)
+@require_POST
+def console_reset(request: HttpRequest) -> HttpResponse:
+    """Every lever to its default and every fault off, in one click."""
+    reset = levers_reset(by=_who(request))
+    if reset:
+        messages.success(request, "back to the defaults: " + "; ".join(reset))
+    else:
+        messages.info(request, "every lever and fault was at its default already")
+    return redirect("/console/#levers")
 
 
 @_staff_may(FAULTS_ADD)
@@ -292,22 +432,18 @@ def console_home(request: HttpRequest) -> HttpResponse:
 def console_fault_add(request: HttpRequest) -> HttpResponse:
     service = request.POST.get("service", "")
     kind = request.POST.get("kind", "")
-    allowed = FAULT_SERVICES.get(kind, ()) if kind in Fault.Kind.values else ()
     fields = _Fields(request.POST)
-    value = fields.finite("value", label="the value") or 0.0
+    value = fields.finite("value", label="the value")
     order_id = fields.whole("order_id", label="the order")
-    if fields.errors:
-        for message in fields.errors.values():
+    problems = dict(fields.errors) or fault_problems(
+        service=service, kind=kind, value=value, order_id=order_id
+    )
+    if problems:
+        for message in problems.values():
             messages.error(request, message)
-    elif service not in subscribers() or (allowed is not None and service not in allowed):
-        messages.error(request, f"{kind or 'that fault'} cannot be injected into {service!r}")
-    elif kind == Fault.Kind.FAILURE and not 0 < value <= 1:
-        messages.error(request, "a failure rate is a number above 0 and at most 1 (1 = always)")
-    elif kind == Fault.Kind.LATENCY and not 0 < value <= 30_000:
-        messages.error(request, "latency is in milliseconds, above 0 and at most 30000")
     else:
         fault = fault_add(
-            service=service, kind=kind, value=value, order_id=order_id, by=_who(request)
+            service=service, kind=kind, value=value or 0.0, order_id=order_id, by=_who(request)
         )
         messages.success(request, f"switched on: {fault.label()}")
     return redirect("/console/#faults")

@@ -29,20 +29,33 @@ def event_consume(
     delivery's record: a second delivery racing the first waits on the row's primary key, then
     finds it and stops. Raises ``ValidationError``/``UnknownEventType``/``NotSubscribed`` for an
     event that can never apply. ``injected`` names a fault that made this delivery (a duplicate).
+
+    The service's policy (``hooks.policy_for``) may drop the inbox: the handler then runs for
+    every copy, and only the guards of the service's own effect (its checks, its unique
+    constraints) stand between a repeat and a repeated effect.
     """
     received_at = timezone.now()
     envelope, payload = envelope_validate(data)
     handler = handler_for(service, envelope.type)
     inbox = subscriber(service).inbox
-    with hooks.delivery_notes(injected) as applied:
+    policy = hooks.policy_for(service)
+    context = hooks.DeliveryContext(
+        service=service,
+        event_id=str(envelope.eventId),
+        order_id=envelope.orderId,
+        attempt=attempt,
+        policy=policy,
+    )
+    with hooks.delivery_notes(injected, policy.note) as applied, hooks.delivering(context):
         hooks.delivery_run(service=service, order_id=envelope.orderId)
         try:
             with transaction.atomic():
-                inbox.objects.create(
-                    event_id=envelope.eventId,
-                    event_type=envelope.type,
-                    order_id=envelope.orderId,
-                )
+                if policy.inbox:
+                    inbox.objects.create(
+                        event_id=envelope.eventId,
+                        event_type=envelope.type,
+                        order_id=envelope.orderId,
+                    )
                 started = time.perf_counter()
                 handler(envelope, payload)
                 delivery_handled(

@@ -15,6 +15,12 @@ Three moments, each a list of callables that the site registers from its apps' `
 
 Whatever acts on one delivery can say so with ``delivery_note``; the notes are stored in the
 delivery's record, so the console shows which fault changed which attempt.
+
+How the bus treats one service is a ``Policy``, asked of the provider the site registers with
+``policy_use`` (the operator's levers); with none registered every service gets the default:
+at least once, with its inbox and every guard of its effect. While a delivery runs,
+``delivery_context()`` says which one it is and under which policy, so a service's core can
+consult its guards without knowing who set them.
 """
 
 from __future__ import annotations
@@ -23,7 +29,8 @@ import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, TypeVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 if TYPE_CHECKING:
     from services.bus.models import Event
@@ -38,6 +45,46 @@ _committed: list[Committed] = []
 _before_delivery: list[BeforeDelivery] = []
 _copies: list[Copies] = []
 _notes: ContextVar[list[str] | None] = ContextVar("delivery_notes", default=None)
+
+
+@dataclass(frozen=True)
+class Policy:
+    """How the bus delivers to one service. The default is the safe one.
+
+    Idempotency has three layers, each of which a policy can drop:
+    ``inbox`` (the bus records the event id with the effect and skips a repeat),
+    ``effect_checked`` (the service's core looks for its earlier effect before acting) and
+    ``effect_unique`` (the effect's row counts toward the service's unique constraints).
+    ``ack="late"`` acknowledges a message after its handler committed (at least once);
+    ``"early"`` when a worker takes it (at most once: a worker that dies loses it).
+    ``note`` names a policy that is not the default, for the delivery's record.
+    """
+
+    inbox: bool = True
+    effect_checked: bool = True
+    effect_unique: bool = True
+    ack: Literal["late", "early"] = "late"
+    note: str = ""
+
+
+DEFAULT_POLICY = Policy()
+
+PolicyFor = Callable[[str], Policy]
+_policy: list[PolicyFor] = []
+
+
+@dataclass(frozen=True)
+class DeliveryContext:
+    """The delivery running now: which event, to which service, under which policy."""
+
+    service: str
+    event_id: str
+    order_id: int
+    attempt: int
+    policy: Policy
+
+
+_delivery: ContextVar[DeliveryContext | None] = ContextVar("delivery", default=None)
 
 F = TypeVar("F")
 
@@ -63,6 +110,43 @@ def on_delivery(hook: BeforeDelivery) -> BeforeDelivery:
 
 def on_publish(hook: Copies) -> Copies:
     return _register(_copies, hook)
+
+
+def policy_use(provider: PolicyFor) -> PolicyFor:
+    """The site's say in how each service is delivered to; one provider, the last one set."""
+    _policy[:] = [provider]
+    return provider
+
+
+def policy_for(service: str) -> Policy:
+    """The policy for ``service`` now; the default if no provider or the provider fails."""
+    if not _policy:
+        return DEFAULT_POLICY
+    try:
+        return _policy[0](service)
+    except Exception:
+        log.warning("policy provider failed; %s gets the default", service, exc_info=True)
+        return DEFAULT_POLICY
+
+
+@contextmanager
+def delivering(context: DeliveryContext) -> Iterator[DeliveryContext]:
+    token = _delivery.set(context)
+    try:
+        yield context
+    finally:
+        _delivery.reset(token)
+
+
+def delivery_context() -> DeliveryContext | None:
+    return _delivery.get()
+
+
+def effect_policy() -> Policy:
+    """The guards a service's core keeps for the effect it is about to make: those of the
+    delivery running now, or every guard outside one (the request-response checkout, a test)."""
+    context = _delivery.get()
+    return context.policy if context is not None else DEFAULT_POLICY
 
 
 def committed_run(events: Sequence[Event]) -> None:

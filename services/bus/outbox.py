@@ -83,7 +83,7 @@ def _committed(event: Event) -> None:
 
 def outbox_flush(events: Iterable[Event]) -> list[int]:
     """Send committed events to every subscribing queue; returns the seqs the broker took."""
-    from services.bus.tasks import deliver
+    from services.bus.tasks import delivery_task
 
     events = list(events)
     sent: list[int] = []
@@ -91,6 +91,7 @@ def outbox_flush(events: Iterable[Event]) -> list[int]:
         envelope = event.envelope()
         try:
             for service in subscribers_of(event.type):
+                deliver = delivery_task(service)
                 # argsrepr: Celery would otherwise put a repr of the whole envelope, payment
                 # token included, in the message headers: a quarter of a publish's CPU.
                 deliver.apply_async(

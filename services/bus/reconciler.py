@@ -4,8 +4,9 @@ The outbox relay covers events that never reached the broker. This covers the on
 took and then lost: a Redis restart empties its memory, and a message a killed worker had taken
 waits out the visibility timeout. Every subscribing service writes the ids of the events it has
 handled in its inbox, in the same transaction as the effect; an event older than the deadline
-with no row in a subscriber's inbox is sent to that subscriber again. Consumers are idempotent,
-so an event that was only slow, not lost, is then handled once and its copy skipped.
+with no row in a subscriber's inbox (nor a handled delivery, for a service running without its
+inbox) is sent to that subscriber again. Consumers are idempotent, so an event that was only
+slow, not lost, is then handled once and its copy skipped.
 
 Not sent again: events of the request-response checkout (``Order.mode == "sync"``, stored for
 the pages only, never delivered), events not yet published (the relay's job), and events a
@@ -20,10 +21,10 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from services.bus.models import DeadLetter, Event
+from services.bus.models import DeadLetter, Delivery, Event
 from services.bus.registry import subscribers
 from services.bus.schemas import mask_token
 
@@ -101,12 +102,14 @@ def events_unhandled(
     found: list[tuple[str, Event]] = []
     for subscriber in subscribers().values():
         handled = subscriber.inbox.objects.filter(event_id=OuterRef("event_id"))
+        recorded = _handled_record(subscriber.name)
         parked = DeadLetter.objects.filter(
             service=subscriber.name, event_id=OuterRef("event_id"), redriven_at__isnull=True
         )
         rows = (
             base.filter(type__in=list(subscriber.handles))
             .exclude(Exists(handled))
+            .exclude(Exists(recorded))
             .exclude(Exists(parked))
             .order_by("seq")[:limit]
         )
@@ -126,7 +129,9 @@ def tokens_redact(*, limit: int = 500) -> int:
     all_handled = Q(mode=Event.Mode.EVENTS, published_at__isnull=False)
     for subscriber in subscribers().values():
         if "OrderCreated" in subscriber.handles:
-            all_handled &= Q(Exists(subscriber.inbox.objects.filter(event_id=OuterRef("event_id"))))
+            all_handled &= Q(
+                Exists(subscriber.inbox.objects.filter(event_id=OuterRef("event_id")))
+            ) | Q(Exists(_handled_record(subscriber.name)))
     # A request-response order's event is never delivered: nothing needs its token after commit.
     candidates = (
         Event.objects.filter(type="OrderCreated")
@@ -141,6 +146,14 @@ def tokens_redact(*, limit: int = 500) -> int:
         payload = {**event.payload, "paymentToken": mask_token(token)}
         count += Event.objects.filter(pk=event.pk).update(payload=payload)
     return count
+
+
+def _handled_record(service: str) -> QuerySet[Delivery]:
+    """The record of a handled delivery: all a service delivered to without its inbox (the
+    idempotency lever) leaves behind."""
+    return Delivery.objects.filter(
+        service=service, event_id=OuterRef("event_id"), status=Delivery.Status.HANDLED
+    )
 
 
 def _backed_up(services: set[str]) -> set[str]:
@@ -164,10 +177,12 @@ def _after_s(after_s: float | None) -> float:
 def _send(service: str, event: Event) -> bool:
     from kombu.exceptions import OperationalError
 
-    from services.bus.tasks import deliver
+    from services.bus.tasks import delivery_task
 
     try:
-        deliver.apply_async(args=(service, event.envelope()), queue=service, retry=False)
+        delivery_task(service).apply_async(
+            args=(service, event.envelope()), queue=service, retry=False
+        )
     except (OperationalError, OSError) as exc:
         log.warning("broker unreachable, %s for %s waits: %s", event.seq, service, exc)
         return False

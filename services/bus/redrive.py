@@ -7,7 +7,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from services.bus.models import DeadLetter
-from services.bus.tasks import deliver
+from services.bus.tasks import delivery_task
 
 
 def dead_letters_redrive(letters: QuerySet[DeadLetter]) -> int:
@@ -17,7 +17,7 @@ def dead_letters_redrive(letters: QuerySet[DeadLetter]) -> int:
         with transaction.atomic():
             DeadLetter.objects.filter(pk=letter.pk).update(redriven_at=timezone.now())
             transaction.on_commit(
-                lambda letter=letter: deliver.apply_async(
+                lambda letter=letter: delivery_task(letter.service).apply_async(
                     args=(letter.service, letter.envelope), queue=letter.service
                 )
             )

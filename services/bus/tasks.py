@@ -1,4 +1,11 @@
-"""The one Celery task of the bus: deliver an event to one service. It owns only the retries."""
+"""The Celery tasks of the bus: deliver an event to one service. They own only the retries.
+
+Two tasks with one body, because Celery fixes when a message is acknowledged per task, not per
+message: ``bus.deliver`` acknowledges after the handler committed and hands a message whose
+worker died back to the broker (at least once); ``bus.deliver_once`` acknowledges when a worker
+takes it, so a worker that dies loses it (at most once). ``delivery_task`` picks one from the
+service's policy when an event is sent.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +13,12 @@ import logging
 import random
 from typing import Any
 
-from celery import shared_task
+from celery import Task, shared_task
 from django.conf import settings
 from django.db import transaction
 from pydantic import ValidationError
 
+from services.bus import hooks
 from services.bus.consumer import event_consume
 from services.bus.dead_letters import dead_letter_store
 from services.bus.deliveries import delivery_failed
@@ -32,18 +40,8 @@ def _give_up(service: str, envelope: Any, exc: BaseException, attempts: int) -> 
     return "dead-lettered"
 
 
-# max_retries=None: the limit is DELIVERY_MAX_RETRIES, checked below so the last failure is
-# dead-lettered. Celery's own default (3) would raise first and drop the event unrecorded.
-@shared_task(
-    bind=True,
-    name="bus.deliver",
-    acks_late=True,
-    reject_on_worker_lost=True,
-    max_retries=None,
-)
-def deliver(self: Any, service: str, envelope: dict[str, Any], injected: str = "") -> str:
-    """``injected`` names the fault that sent this copy (duplicate delivery), for the record."""
-    attempts = self.request.retries + 1
+def _deliver(task: Any, service: str, envelope: dict[str, Any], injected: str) -> str:
+    attempts = task.request.retries + 1
     try:
         return event_consume(
             service=service, data=envelope, attempt=attempts, injected=injected
@@ -52,7 +50,7 @@ def deliver(self: Any, service: str, envelope: dict[str, Any], injected: str = "
         # No retry can make a malformed or unknown event valid: park it at once.
         return _give_up(service, envelope, exc, attempts)
     except Exception as exc:
-        if self.request.retries >= settings.DELIVERY_MAX_RETRIES:
+        if task.request.retries >= settings.DELIVERY_MAX_RETRIES:
             log.exception(
                 "%s gave up on %s after %s attempts",
                 service,
@@ -68,4 +66,36 @@ def deliver(self: Any, service: str, envelope: dict[str, Any], injected: str = "
             exc,
         )
         delivery_failed(envelope=envelope, service=service, error=exc, attempt=attempts, dead=False)
-        raise self.retry(exc=exc, countdown=_backoff(self.request.retries)) from exc
+        raise task.retry(exc=exc, countdown=_backoff(task.request.retries)) from exc
+
+
+# max_retries=None: the limit is DELIVERY_MAX_RETRIES, checked above so the last failure is
+# dead-lettered. Celery's own default (3) would raise first and drop the event unrecorded.
+@shared_task(
+    bind=True,
+    name="bus.deliver",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    max_retries=None,
+)
+def deliver(self: Any, service: str, envelope: dict[str, Any], injected: str = "") -> str:
+    """``injected`` names the fault that sent this copy (duplicate delivery), for the record."""
+    return _deliver(self, service, envelope, injected)
+
+
+@shared_task(
+    bind=True,
+    name="bus.deliver_once",
+    acks_late=False,
+    reject_on_worker_lost=False,
+    max_retries=None,
+)
+def deliver_once(self: Any, service: str, envelope: dict[str, Any], injected: str = "") -> str:
+    """``deliver``, acknowledged on receipt. A failure is still retried (the retry is a new
+    message); only a message whose worker dies is lost."""
+    return _deliver(self, service, envelope, injected)
+
+
+def delivery_task(service: str) -> Task:
+    """The task that carries an event to ``service`` now, by its policy's acknowledgement."""
+    return deliver_once if hooks.policy_for(service).ack == "early" else deliver

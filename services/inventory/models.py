@@ -32,15 +32,26 @@ class Reservation(models.Model):
         # A release came before the reservation: the order is void and nothing will be reserved.
         VOID = "VOID"
 
-    order_id = models.BigIntegerField(unique=True)
+    order_id = models.BigIntegerField()
     product_id = models.BigIntegerField(null=True, blank=True)
     quantity = models.PositiveIntegerField()
     state = models.CharField(max_length=10, choices=State.choices)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Whether this row counts toward the one-per-order constraint: always, unless the operator
+    # switched idempotency off at inventory (services.bus.hooks.Policy.effect_unique).
+    guarded = models.BooleanField(default=True)
 
     class Meta:
         ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["order_id"],
+                condition=Q(guarded=True),
+                name="one_reservation_per_order",
+            )
+        ]
+        indexes = [models.Index(fields=["order_id"], name="reservation_order")]
 
     def __str__(self) -> str:
         return f"{self.state} {self.quantity} of {self.product_id} for order {self.order_id}"

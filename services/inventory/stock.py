@@ -10,6 +10,7 @@ from typing import Protocol
 
 from django.db.models import F
 
+from services.bus.hooks import effect_policy
 from services.inventory.models import Reservation, Stock
 
 
@@ -37,10 +38,17 @@ def reserve_rule_use(rule: ReserveRule) -> None:
 
 
 def stock_reserve(*, order_id: int, product_id: int, quantity: int) -> tuple[Reservation, bool]:
-    """Reserve stock for the order. Returns the reservation and whether this call decided it."""
-    existing = Reservation.objects.filter(order_id=order_id).first()
-    if existing is not None:
-        return existing, False
+    """Reserve stock for the order. Returns the reservation and whether this call decided it.
+
+    Once per order, by the look for an earlier reservation and the database's constraint; the
+    bus's policy for this delivery may drop either (the idempotency lever), and then a repeated
+    delivery takes the stock again.
+    """
+    guards = effect_policy()
+    if guards.effect_checked:
+        existing = Reservation.objects.filter(order_id=order_id).first()
+        if existing is not None:
+            return existing, False
     # One conditional UPDATE: two orders racing for the last unit cannot both pass the check.
     taken = _rule.allows(order_id=order_id) and Stock.objects.filter(
         product_id=product_id, on_hand__gte=quantity
@@ -50,6 +58,7 @@ def stock_reserve(*, order_id: int, product_id: int, quantity: int) -> tuple[Res
         product_id=product_id,
         quantity=quantity,
         state=Reservation.State.RESERVED if taken else Reservation.State.REJECTED,
+        guarded=guards.effect_unique,
     )
     return reservation, True
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.mail import send_mail
 
+from services.bus.hooks import effect_policy
 from services.notification.models import SentNotification
 
 _TEXT = {
@@ -27,9 +28,15 @@ def email_send(
     """Send the order's email of this kind once. Returns None if it had been sent already.
 
     The row is written before the message goes out and in the same transaction: if sending
-    fails, the row rolls back and the retry sends again.
+    fails, the row rolls back and the retry sends again. The look for an earlier email and the
+    one-per-kind constraint are the bus policy's to drop (the idempotency lever): then a
+    repeated delivery sends the email again.
     """
-    if SentNotification.objects.filter(order_id=order_id, kind=kind).exists():
+    guards = effect_policy()
+    if (
+        guards.effect_checked
+        and SentNotification.objects.filter(order_id=order_id, kind=kind).exists()
+    ):
         return None
     subject, body = _TEXT[kind]
     sent = SentNotification.objects.create(
@@ -38,6 +45,7 @@ def email_send(
         to=to,
         subject=subject,
         body=body.format(order_id=order_id, reason=reason),
+        guarded=guards.effect_unique,
     )
     send_mail(sent.subject, sent.body, settings.DEFAULT_FROM_EMAIL, [to], fail_silently=False)
     return sent

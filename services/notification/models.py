@@ -32,13 +32,21 @@ class SentNotification(models.Model):
     subject = models.CharField(max_length=200)
     body = models.TextField()
     sent_at = models.DateTimeField(auto_now_add=True)
+    # Whether this row counts toward the one-per-kind constraint: always, unless the operator
+    # switched idempotency off at notification (services.bus.hooks.Policy.effect_unique).
+    guarded = models.BooleanField(default=True)
 
     class Meta:
         ordering = ["-id"]
         # One email of each kind per order, however often the event that triggers it comes.
         constraints = [
-            models.UniqueConstraint(fields=["order_id", "kind"], name="one_email_per_kind")
+            models.UniqueConstraint(
+                fields=["order_id", "kind"],
+                condition=models.Q(guarded=True),
+                name="one_email_per_kind",
+            )
         ]
+        indexes = [models.Index(fields=["order_id", "kind"], name="email_order_kind")]
 
     def __str__(self) -> str:
         return f"{self.kind} email for order {self.order_id}"

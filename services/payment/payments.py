@@ -12,6 +12,7 @@ from typing import NamedTuple, Protocol
 
 from django.utils import timezone
 
+from services.bus.hooks import effect_policy
 from services.bus.schemas import DECLINED_TOKEN, token_is_valid, token_last4
 from services.payment.models import Payment
 
@@ -49,10 +50,17 @@ def payment_gateway_use(gateway: Gateway) -> None:
 
 
 def payment_charge(*, order_id: int, amount: Decimal, token: str) -> tuple[Payment, bool]:
-    """Charge the order once. Returns the payment and whether this call decided it."""
-    existing = Payment.objects.filter(order_id=order_id).first()
-    if existing is not None:
-        return existing, False
+    """Charge the order once. Returns the payment and whether this call decided it.
+
+    "Once" is kept by two guards: the look for an earlier payment here, and the database's
+    one-payment-per-order constraint. The bus's policy for this delivery may drop either
+    (the idempotency lever), and then a repeated delivery charges again.
+    """
+    guards = effect_policy()
+    if guards.effect_checked:
+        existing = Payment.objects.filter(order_id=order_id).first()
+        if existing is not None:
+            return existing, False
     ok, reason = _gateway.decide(order_id=order_id, token=token)
     payment = Payment.objects.create(
         order_id=order_id,
@@ -60,6 +68,7 @@ def payment_charge(*, order_id: int, amount: Decimal, token: str) -> tuple[Payme
         token_last4=token_last4(token),
         status=Payment.Status.CHARGED if ok else Payment.Status.DECLINED,
         reason=reason,
+        guarded=guards.effect_unique,
     )
     return payment, True
 

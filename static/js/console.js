@@ -56,6 +56,7 @@ function showDown(down) {
 function renderServices(state) {
   showDown(state.services.filter((s) => !s.running).map((s) => s.name));
   renderOrders(state.orders);
+  renderCrashes(state.crashes || []);
   for (const service of state.services) {
     const card = document.querySelector(`.service[data-service="${service.name}"]`);
     if (!card) continue;
@@ -360,6 +361,87 @@ function initDeadLetters() {
   });
 }
 
+// --- Levers and the ledger ------------------------------------------------------------------
+
+const LEVER_DEFAULTS = { idempotency: "on", delivery: "at-least-once" };
+
+function markUnsafe(select) {
+  select.dataset.unsafe = select.value !== LEVER_DEFAULTS[select.dataset.lever] ? "true" : "false";
+}
+
+function showLevers(doc) {
+  for (const select of document.querySelectorAll("select[data-lever]")) {
+    const value = (doc[select.dataset.lever] || {})[select.dataset.service];
+    if (value && document.activeElement !== select) select.value = value;
+    markUnsafe(select);
+  }
+}
+
+function leverMessage(text, ok) {
+  const box = document.getElementById("lever-message");
+  box.hidden = !text;
+  box.textContent = text;
+  box.dataset.ok = ok ? "true" : "false";
+}
+
+async function pullLever(select) {
+  const body = { lever: select.dataset.lever, service: select.dataset.service, value: select.value };
+  select.disabled = true;
+  try {
+    const response = await fetch("/control/levers", {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "X-CSRFToken": csrfToken(), Accept: "application/json", "Content-Type": "application/json" },
+      body: JSON.stringify(body),
+    });
+    const answer = await response.json();
+    if (!response.ok) {
+      leverMessage(answer.message || `refused: ${response.status}`, false);
+      showLevers(await getJSON("/control/levers"));
+      return;
+    }
+    showLevers(answer);
+    leverMessage(`${body.lever} ${body.value} at ${body.service}, ${new Date().toLocaleTimeString([], { hour12: false })}`, true);
+    const record = document.getElementById("lever-record");
+    record.querySelector("li.muted")?.remove();
+    record.prepend(el("li", {}, el("time", { datetime: new Date().toISOString(), text: new Date().toLocaleTimeString([], { hour12: false }) }), ` ${body.lever} ${body.value} at ${body.service}`));
+  } finally {
+    select.disabled = false;
+  }
+}
+
+// At least once the event that killed a worker comes back and is handled; at most once it is lost.
+function renderCrashes(crashes) {
+  const list = document.getElementById("crash-list");
+  if (!list) return;
+  list.replaceChildren(...(crashes.length
+    ? crashes.map((c) => el("li", { "data-order": String(c.orderId), "data-came-back": c.cameBack ? "true" : "false" },
+      el("time", { datetime: c.at, text: new Date(c.at).toLocaleTimeString([], { hour12: false }) }),
+      ` ${c.service} died on ${c.eventType} of `,
+      el("a", { href: `/orders/${c.orderId}`, text: `#${c.orderId}` }),
+      el("small", { className: c.cameBack ? "muted" : "crash-lost", text: c.cameBack ? " · came back, handled" : " · not handled: lost or waiting" })))
+    : [el("li", { className: "muted", text: "none" })]));
+}
+
+function renderLedger(ledger) {
+  const health = document.getElementById("ledger-health");
+  health.dataset.healthy = ledger.healthy ? "true" : "false";
+  health.textContent = ledger.healthy ? "healthy" : `${ledger.violations.length} violation${ledger.violations.length === 1 ? "" : "s"}`;
+  document.getElementById("ledger-suppressed").textContent = String(ledger.duplicatesSuppressed);
+  document.getElementById("ledger-orders").textContent = String(ledger.orders);
+  document.getElementById("ledger-in-flight").textContent = String(ledger.inFlight);
+  document.getElementById("ledger-subscribers").replaceChildren(...Object.entries(ledger.subscribers).map(([name, counts]) =>
+    el("tr", { "data-subscriber": name },
+      el("th", { scope: "row", text: name }),
+      ...["handled", "waiting", "deadLettered", "overdue"].map((key) => el("td", { className: "num", text: String(counts[key] ?? 0) })))));
+  const list = document.getElementById("ledger-violations");
+  list.replaceChildren(...(ledger.violations.length
+    ? ledger.violations.slice(0, 50).map((v) => el("li", { "data-invariant": v.invariant, "data-order": v.orderId === null ? "" : String(v.orderId) },
+      el("code", { text: v.invariant }),
+      v.orderId === null ? el("span", { text: v.detail }) : el("a", { href: `/orders/${v.orderId}`, text: v.detail })))
+    : [el("li", { className: "muted", text: "every invariant holds" })]));
+}
+
 // --- Start -----------------------------------------------------------------------------------
 
 if (page === "home") {
@@ -369,6 +451,12 @@ if (page === "home") {
   every(1500, async () => renderServices(await getJSON("/console/api/state")));
   every(5000, async () => renderWorkers((await getJSON("/console/api/workers")).workers));
   every(2000, async () => renderMetrics(await getJSON("/console/api/metrics")));
+  for (const select of document.querySelectorAll("select[data-lever]")) {
+    markUnsafe(select);
+    select.addEventListener("change", () => pullLever(select));
+  }
+  every(2000, async () => renderLedger(await getJSON("/control/ledger")));
+  every(3000, async () => showLevers(await getJSON("/control/levers")));
   listenForPushLatency();
 } else if (root) {
   showConnection("idle", "no socket: polls every few seconds");

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('console', '0001_initial'),
+        ('console', '0002_levers_and_crashes'),
     ]
 
     operations = [
