@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -572,8 +571,9 @@ _FRAMES = st.one_of(
     _JSON.map(lambda value: _text(json.dumps({"resume": value}))),
     st.integers(1, 3000).map(lambda depth: _text("[" * depth + "]" * depth)),
 ).filter(lambda frame: not _is_resume(frame))
-# The default run stays within seconds; HYPOTHESIS_PROFILE=ci (CI's deep run) tries many more.
-_FUZZ_EXAMPLES = 500 if os.environ.get("HYPOTHESIS_PROFILE") == "ci" else 40
+# A socket per example: a tenth of the profile's examples (tests/conftest.py) keeps the default
+# run within seconds, and CI's deep run still tries a hundred.
+_FUZZ_EXAMPLES = max(10, settings().max_examples // 10)
 
 
 @pytest.fixture
