@@ -9,11 +9,14 @@ from celery import Celery
 from celery.signals import task_postrun, task_prerun, worker_process_init
 
 from checkout_site.broker_transport import transport_install
+from checkout_site.tracing import tracing_install
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "checkout_site.settings")
 
 # Before the app makes a connection: a worker must survive Redis going away (see the module).
 transport_install()
+# Every process of the site imports this module first: spans are exported from each of them.
+tracing_install()
 app = Celery("checkout_site")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks(["services.bus"])

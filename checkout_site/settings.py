@@ -38,9 +38,11 @@ INSTALLED_APPS = [
     "services.payment",
     "services.inventory",
     "services.notification",
+    "services.loyalty",
 ]
 
 MIDDLEWARE = [
+    "checkout_site.tracing.RequestSpanMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "checkout_site.csp.ContentSecurityPolicyMiddleware",
     "checkout_site.body_limit.BodyLimitMiddleware",
@@ -236,11 +238,25 @@ if not DEBUG:
     SECURE_HSTS_PRELOAD = True
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
+# plain: text lines; json: one JSON object per line. Either carries the trace id of the order.
+LOG_FORMAT = envstr("LOG_FORMAT", "plain")
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT={LOG_FORMAT!r} must be plain or json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"trace": {"()": "checkout_site.logs.TraceFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s%(trace)s"},
+        "json": {"()": "checkout_site.logs.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["trace"],
+        }
+    },
     "root": {"handlers": ["console"], "level": envstr("LOG_LEVEL", "INFO")},
     "loggers": {
         "daphne": {"level": "WARNING"},

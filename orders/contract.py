@@ -321,17 +321,18 @@ LEVERS = ("idempotency", "delivery", "schema", "subscription")
 
 
 class LeverRequest(BaseModel):
-    """POST /control/levers: one change. ``schema`` and ``subscription`` are not switchable yet
-    and answer 422."""
+    """POST /control/levers: one change. ``schema`` takes ``eventType`` and ``version``;
+    ``subscription`` takes ``service``, ``eventType`` (one its code handles), ``value`` on or
+    off, and ``replay`` (with on: first every stored event of the type, in seq order)."""
 
     model_config = ConfigDict(extra="ignore")
 
     lever: Literal["idempotency", "delivery", "schema", "subscription"]
     service: str | None = Field(default=None, examples=["payment"])
     value: IdempotencyValue | DeliveryValue | None = Field(default=None, examples=["off"])
-    eventType: str | None = None
-    version: int | None = None
-    replay: bool | None = None
+    eventType: str | None = Field(default=None, examples=["OrderCreated"])
+    version: int | None = Field(default=None, ge=1, examples=[2])
+    replay: bool | None = Field(default=None, examples=[True])
 
 
 class LeversDocument(_Answer):

@@ -11,7 +11,7 @@ from orders.aggregator import (
     confirmation_due,
     status_fold,
 )
-from orders.models import Order, OrderInbox, Product
+from orders.models import Customer, Order, OrderInbox, Product
 from services.bus import schemas
 from services.bus.outbox import event_emit
 from services.bus.schemas import Envelope, Payload
@@ -56,6 +56,14 @@ def order_locked(order_id: int) -> Order:
     return Order.objects.select_for_update(no_key=True).get(pk=order_id)
 
 
+def points_project(event: Envelope, payload: Payload) -> None:
+    """The customer's points as the newest PointsAwarded says: a late, older one changes nothing."""
+    assert isinstance(payload, schemas.PointsAwarded)
+    Customer.objects.filter(pk=payload.customerId, points_seq__lt=event.seq).update(
+        points=payload.totalPoints, points_seq=event.seq
+    )
+
+
 def stock_project(product_id: int | None, stock: int, seq: int) -> None:
     if product_id is None:
         return
@@ -63,15 +71,19 @@ def stock_project(product_id: int | None, stock: int, seq: int) -> None:
 
 
 HANDLES = {
-    name: order_react
-    for name in (
-        "PaymentProcessed",
-        "PaymentFailed",
-        "InventoryUpdated",
-        "InventoryRejected",
-        "InventoryReleased",
-        "PaymentRefunded",
-        "OrderShipped",
-    )
+    **{
+        name: order_react
+        for name in (
+            "PaymentProcessed",
+            "PaymentFailed",
+            "InventoryUpdated",
+            "InventoryRejected",
+            "InventoryReleased",
+            "PaymentRefunded",
+            "OrderShipped",
+        )
+    },
+    # Not a step of the order: the shop's read model of each customer's points.
+    "PointsAwarded": points_project,
 }
 INBOX = OrderInbox

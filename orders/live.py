@@ -1,7 +1,10 @@
 """Pushing stored events to the live pages, and reading them back for a page that catches up.
 
 Every message has the contract's shape: ``{"kind": "event", "event": <envelope>, "status": ...}``
-with the payment token masked and the order's status right after that event.
+with the payment token masked and the order's status right after that event. The envelope is
+the event as stored, in the version it was written with; an event of an older version also
+carries ``"current"``, its payload upcast to the type's newest version (masked the same way), so a
+page reads one version of each type and never upcasts itself.
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ from channels.layers import get_channel_layer
 from orders.aggregator import status_fold
 from orders.models import Order, OrderStatus
 from services.bus.models import Event
-from services.bus.schemas import mask_payload
+from services.bus.schemas import mask_payload, payload_class, upcast
+from services.bus.tracing import tracer
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +39,24 @@ def event_message(event: Event, status: str, prev_seq: int) -> dict[str, Any]:
     """``prevSeq`` is the seq of the order's previous event, so an order page can spot a gap."""
     envelope = event.envelope()
     envelope["payload"] = mask_payload(envelope["payload"])
-    return {"kind": "event", "event": envelope, "status": status, "prevSeq": prev_seq}
+    message = {"kind": "event", "event": envelope, "status": status, "prevSeq": prev_seq}
+    current = _current_payload(event)
+    if current is not None:
+        message["current"] = current
+    return message
+
+
+def _current_payload(event: Event) -> dict[str, Any] | None:
+    """The payload of an older version's event as the newest version says it; None for an
+    event of the newest version (or of a type no longer known)."""
+    try:
+        if event.version >= payload_class(event.type).version:
+            return None
+        lifted = upcast(event.type, event.version, event.payload)
+    except ValueError:  # a ValidationError, or an UnknownEventType
+        log.warning("event #%s does not upcast; the pages get it as written", event.seq)
+        return None
+    return mask_payload(lifted.model_dump(mode="json"))
 
 
 def event_messages(events: Iterable[Event]) -> list[dict[str, Any]]:
@@ -79,10 +100,13 @@ def events_broadcast(events: Iterable[Event]) -> None:
     messages = event_messages(events)
     if not messages:
         return
-    try:
-        _broadcast_loop.run(_group_send_all(messages), timeout=_BROADCAST_TIMEOUT_S)
-    except Exception:
-        log.warning("live broadcast failed; pages will catch up from the log", exc_info=True)
+    with tracer.start_as_current_span(
+        "broadcast to the live pages", attributes={"checkout.events": len(messages)}
+    ):
+        try:
+            _broadcast_loop.run(_group_send_all(messages), timeout=_BROADCAST_TIMEOUT_S)
+        except Exception:
+            log.warning("live broadcast failed; pages will catch up from the log", exc_info=True)
 
 
 _BROADCAST_TIMEOUT_S = 5.0

@@ -29,6 +29,10 @@ TERMINAL_STATUSES = frozenset({OrderStatus.SHIPPED, OrderStatus.CANCELLED})
 class Customer(models.Model):
     name = models.CharField(max_length=120)
     email = models.EmailField()
+    # The loyalty service's balance for this customer, as its PointsAwarded events say: the
+    # order service never reads loyalty's tables. ``points_seq`` is the event it comes from.
+    points = models.PositiveIntegerField(default=0)
+    points_seq = models.BigIntegerField(default=0)
 
     def __str__(self) -> str:
         return f"{self.name} (#{self.pk})"

@@ -17,7 +17,7 @@ from pydantic.json_schema import models_json_schema
 
 from orders import contract
 from services.bus.registry import queues, subscribers
-from services.bus.schemas import Envelope, json_schemas
+from services.bus.schemas import Envelope, event_types, json_schemas
 
 _REF = "#/components/schemas/{model}"
 _MODELS: list[type[BaseModel]] = [
@@ -72,14 +72,15 @@ def _components() -> dict[str, Any]:
     schemas: dict[str, Any] = top["$defs"]
     payloads = json_schemas()
     schemas.update(payloads)
-    # The envelope's payload is one of the event payloads, not any object; several payloads
-    # may share a shape (a lone ``reason``), hence anyOf rather than oneOf.
+    # The envelope's payload is one of the event payloads of any version still defined (the log
+    # keeps what was written), not any object; several payloads may share a shape (a lone
+    # ``reason``), hence anyOf rather than oneOf.
     envelope = schemas[Envelope.__name__]
     envelope["properties"]["payload"] = {
         "anyOf": [_ref(name) for name in payloads],
         "description": "The payload of the event's type; a payment token is masked.",
     }
-    envelope["properties"]["type"] = {"type": "string", "enum": list(payloads)}
+    envelope["properties"]["type"] = {"type": "string", "enum": list(event_types())}
     schemas[contract.ServiceSwitched.__name__]["properties"]["service"] = _service_name()
     depth = schemas[contract.QueueDepths.__name__]
     depth["properties"] = {queue: depth["additionalProperties"] for queue in queues()}

@@ -19,6 +19,7 @@ from orders.aggregator import FAILURES
 from orders.contract import ID_MAX
 from orders.live import event_messages
 from orders.models import TERMINAL_STATUSES, Customer, Order, Product
+from orders.templatetags.service_lanes import lanes_for
 from services.bus.models import Event
 from services.bus.schemas import DECLINED_TOKEN, event_types
 
@@ -64,6 +65,7 @@ def order_page(request: HttpRequest, order_id: int) -> HttpResponse:
             "messages": messages,
             "schemas": _schema_guide(),
             "terminal": status in TERMINAL_STATUSES,
+            "order_lanes": lanes_for(m["event"]["producer"] for m in messages),
         },
     )
 
@@ -103,6 +105,8 @@ def _shop_context() -> dict[str, Any]:
         "catalog": {
             "products": {str(p.pk): {"name": p.name, "price": f"{p.price:.2f}"} for p in products},
             "customers": {str(c.pk): c.name for c in customers},
+            # The loyalty service's balance per customer, as its PointsAwarded events said.
+            "points": {str(c.pk): {"points": c.points, "seq": c.points_seq} for c in customers},
         },
         "schemas": _schema_guide(),
     }

@@ -6,7 +6,7 @@ from django.db import IntegrityError, transaction
 
 from orders.contract import OrderRequest
 from orders.models import Customer, Order, Product
-from services.bus import schemas
+from services.bus import hooks, schemas
 from services.bus.outbox import event_emit
 from services.bus.schemas import mask_token
 
@@ -49,12 +49,24 @@ def order_place(*, request: OrderRequest, idempotency_key: str | None = None) ->
     return order, True
 
 
-def order_created_payload(order: Order, request: OrderRequest) -> schemas.OrderCreated:
+def order_created_payload(order: Order, request: OrderRequest) -> schemas.Payload:
+    """The order's OrderCreated, in the version the bus says producers emit now (the schema
+    lever): the producer switches live, and every consumer upcasts what it gets."""
+    amount = f"{order.amount:.2f}"
+    if hooks.schema_version_for("OrderCreated") == 1:
+        return schemas.OrderCreatedV1(
+            userId=order.customer_id,
+            productId=order.product_id,
+            quantity=order.quantity,
+            amount=amount,
+            paymentToken=request.paymentToken,
+            customerEmail=order.customer.email,
+        )
     return schemas.OrderCreated(
-        userId=order.customer_id,
+        customerId=order.customer_id,
         productId=order.product_id,
         quantity=order.quantity,
-        amount=f"{order.amount:.2f}",
+        amount=schemas.Amount(value=amount, currency=schemas.CURRENCY),
         paymentToken=request.paymentToken,
         customerEmail=order.customer.email,
     )

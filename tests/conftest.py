@@ -34,7 +34,7 @@ hypothesis_settings.register_profile(
     "dev", max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 hypothesis_settings.register_profile(
-    "ci", parent=hypothesis_settings.get_profile("dev"), max_examples=1000
+    "ci", parent=hypothesis_settings.get_profile("dev"), max_examples=400
 )
 hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 

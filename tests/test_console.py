@@ -136,13 +136,17 @@ def test_the_console_pages_render_for_staff(staff_client, customer, product):
 
 
 def test_the_topology_is_drawn_from_the_registry(staff_client):
-    from services.bus.registry import subscribers
+    from services.bus.registry import subscribers, subscriptions
 
     html = staff_client.get("/console/topology/").content.decode()
 
-    # Every subscription of every service shows as a marked cell.
+    # Every subscription of every service shows as a marked cell; what a service's code handles
+    # but it is not subscribed to now (loyalty's OrderShipped, by default) as an open one.
     marked = html.count('aria-label="subscribed"')
-    assert marked == sum(len(s.handles) for s in subscribers().values())
+    assert marked == sum(len(types) for types in subscriptions().values())
+    open_cells = html.count('aria-label="handled by its code, not subscribed now"')
+    assert marked + open_cells == sum(len(s.handles) for s in subscribers().values())
+    assert open_cells == 1
     assert "visibility_timeout" in html and "task_acks_late" in html
 
 
@@ -151,8 +155,9 @@ def test_the_schemas_export_has_each_event_type_with_its_version(staff_client):
 
     body = staff_client.get("/console/schemas.json").json()
 
-    assert set(body) == set(event_types())
+    assert set(body) == set(event_types()) | {"OrderCreated.v1"}
     assert all(schema["x-version"] >= 1 for schema in body.values())
+    assert (body["OrderCreated"]["x-version"], body["OrderCreated.v1"]["x-version"]) == (2, 1)
 
 
 def test_staff_can_switch_a_fault_on_and_off(staff_client):

@@ -65,8 +65,11 @@ def test_an_events_payload_is_one_of_the_event_schemas_not_any_object(document):
     payload = schemas["Envelope"]["properties"]["payload"]
 
     refs = {ref["$ref"].rsplit("/", 1)[1] for ref in payload["anyOf"]}
-    assert refs == set(event_types())
+    # Every type's newest schema, and each older version the log may still hold.
+    assert refs == set(event_types()) | {"OrderCreated.v1"}
+    assert schemas["Envelope"]["properties"]["type"]["enum"] == list(event_types())
     assert schemas["OrderCreated"]["x-producer"] == "orders"
+    assert (schemas["OrderCreated"]["x-version"], schemas["OrderCreated.v1"]["x-version"]) == (2, 1)
     assert schemas["OrderDetail"]["properties"]["events"]["items"] == {
         "$ref": "#/components/schemas/Envelope"
     }

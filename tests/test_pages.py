@@ -144,3 +144,60 @@ def test_every_page_carries_the_statuses_its_script_reads(client, customer, prod
         "terminal": ["SHIPPED", "CANCELLED"],
     }
     assert 'class="badge status-PENDING_PAYMENT"' in html
+
+
+def _lane_heads(html: str) -> list[str]:
+    head = re.search(r'<div class="lane-head".*?</div>', html, re.S)
+    assert head, "no lane head on the page"
+    return re.findall(r'data-service="([a-z]+)"', head.group(0))
+
+
+def _shipped_with_points(client) -> int:
+    from checkout_site.console.levers import LeverWish, lever_set
+    from tests.bus_sim import InProcessBus
+
+    wish = LeverWish(lever="subscription", service="loyalty", value="on", event_type="OrderShipped")
+    lever_set(wish, by="test")
+    order_id = post_order(client).json()["orderId"]
+    InProcessBus(order_ids=[order_id]).drain()
+    return order_id
+
+
+def test_the_swimlane_has_the_four_core_lanes_and_no_empty_loyalty_one(client, customer, product):
+    from tests.bus_sim import InProcessBus
+
+    order_id = post_order(client).json()["orderId"]
+    InProcessBus(order_ids=[order_id]).drain()
+
+    html = client.get(f"/orders/{order_id}").content.decode()
+
+    assert _lane_heads(html) == ["orders", "payment", "inventory", "notification"]
+    assert "--lanes: 4" in html
+    lanes = _json_script(html, "service-lanes")
+    assert [(lane["name"], lane["core"]) for lane in lanes][-1] == ("loyalty", False)
+
+
+def test_the_swimlane_grows_a_loyalty_lane_for_an_order_that_earned_points(
+    client, customer, product
+):
+    order_id = _shipped_with_points(client)
+
+    html = client.get(f"/orders/{order_id}").content.decode()
+
+    assert _lane_heads(html) == ["orders", "payment", "inventory", "notification", "loyalty"]
+    assert "--lanes: 5" in html
+    types = [m["event"]["type"] for m in _json_script(html, "messages")]
+    assert types[-1] == "PointsAwarded"
+
+
+def test_the_shop_shows_the_customers_points_from_the_order_services_copy(
+    client, customer, product
+):
+    assert "0 loyalty points" in client.get("/").content.decode()
+    _shipped_with_points(client)
+
+    html = client.get("/").content.decode()
+
+    assert 'id="customer-points"' in html and "89 loyalty points" in html
+    points = _json_script(html, "catalog")["points"]["123"]
+    assert points["points"] == 89 and points["seq"] > 0

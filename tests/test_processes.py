@@ -15,7 +15,7 @@ from tests.conftest import stack_env
 def test_the_worker_command_consumes_every_queue_the_registry_lists():
     cmd = processes.worker_command("checkout", service_queues())
 
-    assert cmd[cmd.index("-Q") + 1] == "orders,payment,inventory,notification"
+    assert cmd[cmd.index("-Q") + 1] == "orders,payment,inventory,notification,loyalty"
     assert cmd[cmd.index("-n") + 1] == "checkout@%h"
 
 

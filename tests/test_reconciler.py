@@ -38,6 +38,39 @@ def test_an_overdue_event_is_due_for_every_subscriber_that_has_not_handled_it(
     assert due == {"inventory", "notification"}
 
 
+def _shipped_long_ago() -> Event:
+    long_ago = timezone.now() - timedelta(seconds=120)
+    return Event.objects.create(
+        type="OrderShipped",
+        version=1,
+        order_id=1,
+        occurred_at=long_ago,
+        producer="notification",
+        payload={"trackingRef": "CL-00000001"},
+        published_at=long_ago,
+    )
+
+
+def _loyalty_due() -> list[int]:
+    return [event.seq for service, event in events_unhandled(after_s=30) if service == "loyalty"]
+
+
+@pytest.mark.django_db
+def test_a_service_is_sent_only_what_it_is_subscribed_to_from_where_its_subscription_began():
+    from checkout_site.console.levers import LeverWish, lever_set
+
+    before = _shipped_long_ago()
+    assert _loyalty_due() == [], "loyalty ships subscribed to nothing"
+
+    lever_set(LeverWish("subscription", "loyalty", "on", event_type="OrderShipped"))
+    after = _shipped_long_ago()
+    assert _loyalty_due() == [after.seq], "joined live: what was stored before is not its"
+
+    lever_set(LeverWish("subscription", "loyalty", "off", event_type="OrderShipped"))
+    assert _loyalty_due() == []
+    assert before.seq < after.seq
+
+
 @pytest.mark.django_db
 def test_a_recent_or_unpublished_event_is_left_to_the_consumers_and_the_relay(
     client, customer, product

@@ -12,9 +12,10 @@ nothing doubled, whatever the bus did (kills, restarts, duplicates, disorder). T
   order holds no charge (declined, refunded or void) and no reservation;
 - each event-driven order's stored status equals the fold of its events;
 - no order is charged more than once (net of refunds), holds more than one live reservation, or
-  got more than one e-mail of a kind (what a repeated delivery does with idempotency off);
-- every stored event is handled, still on its way, or dead-lettered for each subscriber; past
-  the deadline, one that is none of these was lost.
+  got more than one e-mail of a kind, or earned its loyalty points more than once (what a
+  repeated delivery does with idempotency off);
+- every stored event is handled, still on its way, or dead-lettered for each subscriber, of the
+  types it is subscribed to now; past the deadline, one that is none of these was lost.
 
 ``check_consistency`` prints it; ``ledger`` is the same check as the console's JSON
 (GET /control/ledger), each violation under its invariant's name.
@@ -36,8 +37,9 @@ from orders.aggregator import status_fold
 from orders.contract import Ledger
 from orders.models import TERMINAL_STATUSES, Order, OrderStatus
 from services.bus.models import Delivery, Event
-from services.bus.registry import subscribers
+from services.bus.registry import subscribed_events, subscribers
 from services.inventory.models import Reservation, Stock
+from services.loyalty.models import PointsAward
 from services.notification.models import SentNotification
 from services.payment.models import Payment
 
@@ -68,6 +70,7 @@ INVARIANTS = (
     "one_charge_per_order",
     "one_reservation_per_order",
     "one_email_per_kind",
+    "one_award_per_order",
     "stock_balanced",
     "every_event_settled",
 )
@@ -181,6 +184,13 @@ def _doubled_effects(ids: list[int]) -> list[Violation]:
             Count("pk"),
             lambda r: f"{r['n']} {r['kind']} e-mails sent",
         ),
+        (
+            "one_award_per_order",
+            PointsAward.objects.all(),
+            [],
+            Sum("points"),
+            lambda r: f"points awarded {r['n']} times ({r['total']} points in all)",
+        ),
     ]
     found: list[Violation] = []
     for invariant, rows, by, total, say in checks:
@@ -197,7 +207,8 @@ def _doubled_effects(ids: list[int]) -> list[Violation]:
 
 
 def _events_settled(cutoff: datetime) -> tuple[dict[str, dict[str, int]], list[Violation]]:
-    """Each subscriber's stored events by where they are, and those lost past the deadline.
+    """Each subscriber's stored events by where they are, and those lost past the deadline:
+    the events of the types it is subscribed to now, from where its subscription began.
 
     Handled: in its inbox, or recorded handled (a service running without its inbox leaves only
     the record). Dead: parked as a dead letter. Waiting: neither yet (in a queue, retrying). An
@@ -206,7 +217,7 @@ def _events_settled(cutoff: datetime) -> tuple[dict[str, dict[str, int]], list[V
     summary: dict[str, dict[str, int]] = {}
     lost: list[Violation] = []
     for sub in subscribers().values():
-        events = Event.objects.filter(mode=Event.Mode.EVENTS, type__in=list(sub.handles))
+        events = Event.objects.filter(subscribed_events(sub.name), mode=Event.Mode.EVENTS)
         recorded = Delivery.objects.filter(service=sub.name, event_id=OuterRef("event_id"))
         settled = events.filter(
             Exists(sub.inbox.objects.filter(event_id=OuterRef("event_id")))

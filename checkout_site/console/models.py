@@ -105,17 +105,26 @@ class Crash(models.Model):
 
 class LeverChange(models.Model):
     """One pull of a lever, as the operator's record keeps it; a lever's state is its newest
-    row (no row: the default)."""
+    row (no row: the default). A schema lever's ``service`` is the event type it switches and
+    its ``value`` the version the producer emits; a subscription's row is per service and event
+    type."""
 
     class Lever(models.TextChoices):
         IDEMPOTENCY = "idempotency"
         DELIVERY = "delivery"
+        SCHEMA = "schema"
+        SUBSCRIPTION = "subscription"
 
     lever = models.CharField(max_length=16, choices=Lever.choices)
     service = models.CharField(max_length=20)
     value = models.CharField(max_length=20)
     changed_at = models.DateTimeField(auto_now_add=True, db_index=True)
     changed_by = models.CharField(max_length=150, blank=True)
+    # Subscriptions only: which event type, whether the log was replayed to the service, and
+    # the seq after which the type's events are the service's to handle (0 with a replay).
+    event_type = models.CharField(max_length=40, blank=True)
+    replay = models.BooleanField(default=False)
+    since_seq = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["-id"]
@@ -124,4 +133,9 @@ class LeverChange(models.Model):
         return f"{self.label()}, {self.changed_at:%H:%M:%S}"
 
     def label(self) -> str:
+        if self.lever == self.Lever.SCHEMA:
+            return f"schema {self.service} v{self.value}"
+        if self.lever == self.Lever.SUBSCRIPTION:
+            replayed = ", replayed from the log" if self.replay else ""
+            return f"subscription {self.value} at {self.service} for {self.event_type}{replayed}"
         return f"{self.lever} {self.value} at {self.service}"

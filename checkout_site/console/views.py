@@ -50,6 +50,8 @@ from checkout_site.console.levers import (
     levers_document,
     levers_reset,
     levers_unsafe,
+    schema_types,
+    schema_versions,
 )
 from checkout_site.console.lifecycle import events_lifecycle
 from checkout_site.console.metrics import CheckoutCollector, delivery_counters, latency, throughput
@@ -70,7 +72,7 @@ from orders.models import Customer, Order, OrderStatus, Product
 from services.bus.broker import queue_depths
 from services.bus.models import DeadLetter, Delivery, Event
 from services.bus.redrive import dead_letters_redrive
-from services.bus.registry import NotSubscribed, subscriber, subscribers
+from services.bus.registry import NotSubscribed, subscriber, subscribers, subscriptions
 from services.bus.schemas import event_types, json_schemas, mask_payload
 
 View = Callable[..., HttpResponse]
@@ -398,6 +400,10 @@ def console_home(request: HttpRequest) -> HttpResponse:
             lever_rows=_lever_rows(),
             lever_values={"idempotency": IDEMPOTENCY, "delivery": DELIVERY},
             lever_changes=lever_changes(),
+            schema_rows=[
+                {"type": name, "versions": defined, "version": schema_versions()[name]}
+                for name, defined in schema_types().items()
+            ],
         ),
     )
 
@@ -410,8 +416,10 @@ def _lever_rows() -> list[dict[str, Any]]:
             "idempotency": doc["idempotency"][name],
             "delivery": doc["delivery"][name],
             "handles": doc["subscriptions"][name],
+            # What its code can handle: each a switch of the subscription lever.
+            "can_handle": sorted(s.handles),
         }
-        for name in subscribers()
+        for name, s in subscribers().items()
     ]
 
 
@@ -511,6 +519,7 @@ def console_dead_letters_redrive(request: HttpRequest) -> HttpResponse:
 @require_GET
 def console_topology(request: HttpRequest) -> HttpResponse:
     services = list(subscribers().values())
+    now = subscriptions()
     schemas = json_schemas()
     types = event_types()
     matrix = [
@@ -519,7 +528,11 @@ def console_topology(request: HttpRequest) -> HttpResponse:
             "producer": cls.producer,
             "version": cls.version,
             "description": cls.description,
-            "cells": [name in s.handles for s in services],
+            # "on": subscribed now; "can": its code handles it, unsubscribed (the lever).
+            "cells": [
+                "on" if name in now[s.name] else "can" if name in s.handles else ""
+                for s in services
+            ],
             "handlers": [
                 f"{s.handles[name].__module__}.{s.handles[name].__qualname__}"
                 for s in services
@@ -539,12 +552,12 @@ def console_topology(request: HttpRequest) -> HttpResponse:
             settings_rows=broker_settings(),
             schemas=[
                 {
-                    "type": name,
+                    "type": schema["x-type"],
                     "version": schema["x-version"],
                     "producer": schema["x-producer"],
                     "json": json.dumps(schema, indent=2),
                 }
-                for name, schema in schemas.items()
+                for schema in sorted(schemas.values(), key=lambda s: (s["x-type"], s["x-version"]))
             ],
         ),
     )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import time
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -12,7 +14,10 @@ from django.utils import timezone
 from services.bus import hooks
 from services.bus.deliveries import delivery_duplicate, delivery_handled
 from services.bus.registry import handler_for, subscriber
-from services.bus.schemas import envelope_validate
+from services.bus.schemas import Envelope, Payload, envelope_validate, payload_upcast
+from services.bus.tracing import delivery_span
+
+log = logging.getLogger(__name__)
 
 
 class Outcome(StrEnum):
@@ -28,14 +33,52 @@ def event_consume(
     The inbox row is inserted first, in the same transaction as the handler's effects and the
     delivery's record: a second delivery racing the first waits on the row's primary key, then
     finds it and stops. Raises ``ValidationError``/``UnknownEventType``/``NotSubscribed`` for an
-    event that can never apply. ``injected`` names a fault that made this delivery (a duplicate).
+    event that can never apply. The handler gets the payload upcast to its type's newest
+    version; the envelope keeps the version the event was written with. ``injected`` names a
+    fault that made this delivery (a duplicate).
 
     The service's policy (``hooks.policy_for``) may drop the inbox: the handler then runs for
     every copy, and only the guards of the service's own effect (its checks, its unique
     constraints) stand between a repeat and a repeated effect.
     """
     received_at = timezone.now()
-    envelope, payload = envelope_validate(data)
+    envelope, written = envelope_validate(data)
+    # Every handler sees its type's newest version, whatever version the event was written in.
+    payload = payload_upcast(written)
+    with delivery_span(
+        service=service,
+        event_type=envelope.type,
+        seq=envelope.seq,
+        order_id=envelope.orderId,
+        carrier=envelope.metadata,
+    ):
+        outcome = _consume(service, envelope, payload, attempt, injected, received_at)
+        log.info(
+            "%s %s #%s of order %s: %s",
+            service,
+            envelope.type,
+            envelope.seq,
+            envelope.orderId,
+            outcome.value,
+            extra={
+                "service": service,
+                "event_type": envelope.type,
+                "seq": envelope.seq,
+                "order_id": envelope.orderId,
+                "outcome": outcome.value,
+            },
+        )
+    return outcome
+
+
+def _consume(
+    service: str,
+    envelope: Envelope,
+    payload: Payload,
+    attempt: int,
+    injected: str,
+    received_at: datetime,
+) -> Outcome:
     handler = handler_for(service, envelope.type)
     inbox = subscriber(service).inbox
     policy = hooks.policy_for(service)

@@ -21,16 +21,27 @@ How the bus treats one service is a ``Policy``, asked of the provider the site r
 at least once, with its inbox and every guard of its effect. While a delivery runs,
 ``delivery_context()`` says which one it is and under which policy, so a service's core can
 consult its guards without knowing who set them.
+
+Which version of an event type a producer emits is asked of the provider registered with
+``schema_versions_use`` (the schema lever), through ``schema_version_for``; with none, or one
+that fails, a producer emits the type's oldest version still defined, the one every consumer of
+an older deployment knows.
+
+Which event types each service is subscribed to now is asked of the provider the site registers
+with ``subscriptions_use`` (the operator's subscription lever); with none registered, or one that
+fails, the registry's defaults hold (services/bus/registry.py).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, TypeVar
+
+from services.bus.schemas import versions
 
 if TYPE_CHECKING:
     from services.bus.models import Event
@@ -127,6 +138,58 @@ def policy_for(service: str) -> Policy:
     except Exception:
         log.warning("policy provider failed; %s gets the default", service, exc_info=True)
         return DEFAULT_POLICY
+
+
+SchemaVersionFor = Callable[[str], int]
+_schema_version: list[SchemaVersionFor] = []
+
+
+def schema_versions_use(provider: SchemaVersionFor) -> SchemaVersionFor:
+    """The site's say in which version of each event type producers emit; the last one set."""
+    _schema_version[:] = [provider]
+    return provider
+
+
+def schema_version_for(type_name: str) -> int:
+    """The version of ``type_name`` to emit now: the provider's, if it names one defined."""
+    defined = versions(type_name)
+    if _schema_version:
+        try:
+            wanted = _schema_version[0](type_name)
+        except Exception:
+            log.warning("schema provider failed; %s is emitted as before", type_name, exc_info=True)
+        else:
+            if wanted in defined:
+                return wanted
+            log.warning("schema provider named %s v%s, not defined", type_name, wanted)
+    return defined[0]
+
+
+# {service: {event type: seq}}: the service handles the events of that type stored after that seq
+# (0: every one in the log).
+Subscriptions = Mapping[str, Mapping[str, int]]
+SubscriptionsNow = Callable[[], Subscriptions]
+_subscriptions: list[SubscriptionsNow] = []
+
+
+def subscriptions_use(provider: SubscriptionsNow) -> SubscriptionsNow:
+    """The site's say in who is subscribed to what now; one provider, the last one set.
+
+    It is asked on every publish: it should answer from memory, and answer the same object for
+    as long as nothing changed (the registry keeps its routing table per answer)."""
+    _subscriptions[:] = [provider]
+    return provider
+
+
+def subscriptions_now() -> Subscriptions | None:
+    """The provider's answer; None with no provider, or when it fails (the defaults hold)."""
+    if not _subscriptions:
+        return None
+    try:
+        return _subscriptions[0]()
+    except Exception:
+        log.warning("subscriptions provider failed; the defaults hold", exc_info=True)
+        return None
 
 
 @contextmanager

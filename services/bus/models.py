@@ -34,6 +34,8 @@ class Event(models.Model):
     producer = models.CharField(max_length=20)
     causation_id = models.UUIDField(null=True, blank=True)
     payload = models.JSONField()
+    # What travels with the event but is not its content: the trace context it was emitted in.
+    metadata = models.JSONField(default=dict, blank=True)
     published_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -53,7 +55,7 @@ class Event(models.Model):
 
     def envelope(self) -> dict[str, Any]:
         """The event as the contract's JSON envelope, exactly as consumers receive it."""
-        return {
+        envelope = {
             "seq": self.seq,
             "eventId": str(self.event_id),
             "type": self.type,
@@ -64,6 +66,9 @@ class Event(models.Model):
             "causationId": str(self.causation_id) if self.causation_id else None,
             "payload": self.payload,
         }
+        if self.metadata:
+            envelope["metadata"] = self.metadata
+        return envelope
 
 
 class Inbox(models.Model):

@@ -29,6 +29,7 @@ from services.bus import hooks
 from services.bus.models import Event
 from services.bus.registry import subscribers_of
 from services.bus.schemas import Envelope, Payload
+from services.bus.tracing import trace_carrier
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,7 @@ def event_emit(
         producer=payload.producer,
         causation_id=causation_id,
         payload=payload.model_dump(mode="json"),
+        metadata=trace_carrier(),
         mode=Event.Mode.EVENTS if deliver else Event.Mode.SYNC,
         published_at=None if deliver else timezone.now(),
     )
@@ -83,31 +85,13 @@ def _committed(event: Event) -> None:
 
 def outbox_flush(events: Iterable[Event]) -> list[int]:
     """Send committed events to every subscribing queue; returns the seqs the broker took."""
-    from services.bus.tasks import delivery_task
-
     events = list(events)
     sent: list[int] = []
     for event in events:
         envelope = event.envelope()
         try:
             for service in subscribers_of(event.type):
-                deliver = delivery_task(service)
-                # argsrepr: Celery would otherwise put a repr of the whole envelope, payment
-                # token included, in the message headers: a quarter of a publish's CPU.
-                deliver.apply_async(
-                    args=(service, envelope),
-                    queue=service,
-                    retry_policy=_PUBLISH_RETRY,
-                    argsrepr=f"({service!r}, {event.type} seq {event.seq})",
-                    kwargsrepr="{}",
-                )
-                for label in hooks.copies_for(service=service, order_id=event.order_id):
-                    deliver.apply_async(
-                        args=(service, envelope),
-                        kwargs={"injected": label},
-                        queue=service,
-                        retry_policy=_PUBLISH_RETRY,
-                    )
+                event_send(event, service=service, envelope=envelope)
         except (OperationalError, OSError) as exc:
             log.warning("broker unreachable, seq %s left for the relay: %s", event.seq, exc)
             continue
@@ -115,6 +99,32 @@ def outbox_flush(events: Iterable[Event]) -> list[int]:
     if sent:
         _published_marks.add(sent)
     return sent
+
+
+def event_send(event: Event, *, service: str, envelope: dict[str, Any] | None = None) -> None:
+    """Put one stored event on ``service``'s queue, with the copies the hooks ask for; raises
+    what the broker raises. The outbox's send, and a replay's (services/bus/replay.py)."""
+    from services.bus.tasks import delivery_task
+
+    envelope = event.envelope() if envelope is None else envelope
+    deliver = delivery_task(service)
+    # argsrepr: Celery would otherwise put a repr of the whole envelope, payment token
+    # included, in the message headers: a quarter of a publish's CPU.
+    deliver.apply_async(
+        args=(service, envelope),
+        queue=service,
+        retry_policy=_PUBLISH_RETRY,
+        argsrepr=f"({service!r}, {event.type} seq {event.seq})",
+        kwargsrepr="{}",
+        headers=event.metadata,
+    )
+    for label in hooks.copies_for(service=service, order_id=event.order_id):
+        deliver.apply_async(
+            args=(service, envelope),
+            kwargs={"injected": label},
+            queue=service,
+            retry_policy=_PUBLISH_RETRY,
+        )
 
 
 # Long enough to gather the flushes of a busy process into one write, short against the relay's
@@ -209,4 +219,4 @@ def published_marks_write() -> None:
         _published_marks._write(seqs, last_at or timezone.now())
 
 
-__all__ = ["Envelope", "event_emit", "outbox_flush"]
+__all__ = ["Envelope", "event_emit", "event_send", "outbox_flush"]

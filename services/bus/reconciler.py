@@ -3,10 +3,11 @@
 The outbox relay covers events that never reached the broker. This covers the ones the broker
 took and then lost: a Redis restart empties its memory, and a message a killed worker had taken
 waits out the visibility timeout. Every subscribing service writes the ids of the events it has
-handled in its inbox, in the same transaction as the effect; an event older than the deadline
-with no row in a subscriber's inbox (nor a handled delivery, for a service running without its
-inbox) is sent to that subscriber again. Consumers are idempotent, so an event that was only
-slow, not lost, is then handled once and its copy skipped.
+handled in its inbox, in the same transaction as the effect; an event older than the deadline,
+of a type the service is subscribed to now (services/bus/registry.py), with no row in its inbox
+(nor a handled delivery, for a service running without its inbox) is sent to it again.
+Consumers are idempotent, so an event that was only slow, not lost, is then handled once and
+its copy skipped.
 
 Not sent again: events of the request-response checkout (``Order.mode == "sync"``, stored for
 the pages only, never delivered), events not yet published (the relay's job), and events a
@@ -25,7 +26,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from services.bus.models import DeadLetter, Delivery, Event
-from services.bus.registry import subscribers
+from services.bus.registry import subscribed_events, subscribers, subscriptions
 from services.bus.schemas import mask_token
 
 log = logging.getLogger(__name__)
@@ -107,7 +108,7 @@ def events_unhandled(
             service=subscriber.name, event_id=OuterRef("event_id"), redriven_at__isnull=True
         )
         rows = (
-            base.filter(type__in=list(subscriber.handles))
+            base.filter(subscribed_events(subscriber.name))
             .exclude(Exists(handled))
             .exclude(Exists(recorded))
             .exclude(Exists(parked))
@@ -128,7 +129,7 @@ def tokens_redact(*, limit: int = 500) -> int:
     """
     all_handled = Q(mode=Event.Mode.EVENTS, published_at__isnull=False)
     for subscriber in subscribers().values():
-        if "OrderCreated" in subscriber.handles:
+        if "OrderCreated" in subscriptions()[subscriber.name]:
             all_handled &= Q(
                 Exists(subscriber.inbox.objects.filter(event_id=OuterRef("event_id")))
             ) | Q(Exists(_handled_record(subscriber.name)))

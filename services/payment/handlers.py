@@ -15,7 +15,7 @@ def on_order_created(event: Envelope, payload: Payload) -> None:
     assert isinstance(payload, schemas.OrderCreated)
     payment, decided = payment_charge(
         order_id=event.orderId,
-        amount=Decimal(payload.amount),
+        amount=Decimal(payload.amount.value),
         token=payload.paymentToken,
     )
     if not decided:

@@ -2,13 +2,13 @@
 // moment, timed in the browser, and drawn on one time axis.
 import {
   INITIAL_STATUS, LiveSocket, el, formatMs, isTerminal, laneOf, producerChip, readJson, showConnection,
-  statusBadge, timeMs,
+  statusBadge, timeMs, versionChip,
 } from "./live.js";
 
 // How long a customer is kept waiting before the page gives up on the sync checkout. A slow or
 // failing downstream service shows here as a timeout, not as a page that hangs for ever.
 const SYNC_TIMEOUT_MS = 30000;
-const LANE_COLOUR = { orders: "#475569", payment: "#0e7490", inventory: "#a16207", notification: "#be185d" };
+const LANE_COLOUR = { orders: "#475569", payment: "#0e7490", inventory: "#a16207", notification: "#be185d", loyalty: "#6d28d9" };
 const SVG = "http://www.w3.org/2000/svg";
 
 const schemas = readJson("schemas") || {};
@@ -120,7 +120,7 @@ function watchOrder(run, orderId) {
         const kind = (schemas[event.type] && schemas[event.type].kind) || "success";
         arrivals.append(el("li", { class: "arrival" },
           el("span", {}, producerChip(event.producer)),
-          el("span", { class: `type kind-${kind}` }, event.type),
+          el("span", { class: `type kind-${kind}` }, event.type, " ", versionChip(event)),
           el("span", { class: "arrival-ms" }, event.type === "OrderCreated" ? "202" : `+${formatMs(at - run.events.ms)}`)));
         run.events.status = message.status;
         draw();

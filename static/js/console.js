@@ -65,6 +65,9 @@ function renderServices(state) {
     field("state").textContent = service.running ? "running" : "stopped";
     field("waiting").textContent = service.waiting === null ? "?" : String(service.waiting);
     card.dataset.waiting = service.waiting === null ? "" : String(service.waiting);
+    // Wanted but not alive: no worker that consumes its queue has sent a heartbeat lately.
+    card.dataset.alive = String(service.alive ?? "");
+    field("consumers").classList.toggle("flag", service.running && service.alive === 0);
     for (const key of ["handled", "duplicate", "retried", "dead_lettered"]) {
       field(key).textContent = String(service.counters[key] ?? 0);
     }
@@ -375,6 +378,14 @@ function showLevers(doc) {
     if (value && document.activeElement !== select) select.value = value;
     markUnsafe(select);
   }
+  for (const select of document.querySelectorAll("select[data-schema-lever]")) {
+    const version = (doc.schemas || {})[select.dataset.schemaLever];
+    if (version && document.activeElement !== select) select.value = String(version);
+  }
+  for (const box of document.querySelectorAll("input[data-subscription]")) {
+    const types = (doc.subscriptions || {})[box.dataset.service] || [];
+    if (document.activeElement !== box) box.checked = types.includes(box.dataset.eventType);
+  }
 }
 
 function leverMessage(text, ok) {
@@ -384,8 +395,23 @@ function leverMessage(text, ok) {
   box.dataset.ok = ok ? "true" : "false";
 }
 
-async function pullLever(select) {
-  const body = { lever: select.dataset.lever, service: select.dataset.service, value: select.value };
+function subscriptionBody(box) {
+  const replay = document.querySelector(`input[data-replay-for="${box.dataset.service}"]`);
+  const body = {
+    lever: "subscription", service: box.dataset.service, eventType: box.dataset.eventType,
+    value: box.checked ? "on" : "off",
+  };
+  if (box.checked && replay && replay.checked) body.replay = true;
+  return body;
+}
+
+function leverText(body) {
+  if (body.lever === "schema") return `schema ${body.eventType} v${body.version}`;
+  if (body.lever !== "subscription") return `${body.lever} ${body.value} at ${body.service}`;
+  return `subscription ${body.value} at ${body.service} for ${body.eventType}${body.replay ? ", replayed from the log" : ""}`;
+}
+
+async function pullLever(select, body) {
   select.disabled = true;
   try {
     const response = await fetch("/control/levers", {
@@ -401,10 +427,10 @@ async function pullLever(select) {
       return;
     }
     showLevers(answer);
-    leverMessage(`${body.lever} ${body.value} at ${body.service}, ${new Date().toLocaleTimeString([], { hour12: false })}`, true);
+    leverMessage(`${leverText(body)}, ${new Date().toLocaleTimeString([], { hour12: false })}`, true);
     const record = document.getElementById("lever-record");
     record.querySelector("li.muted")?.remove();
-    record.prepend(el("li", {}, el("time", { datetime: new Date().toISOString(), text: new Date().toLocaleTimeString([], { hour12: false }) }), ` ${body.lever} ${body.value} at ${body.service}`));
+    record.prepend(el("li", {}, el("time", { datetime: new Date().toISOString(), text: new Date().toLocaleTimeString([], { hour12: false }) }), ` ${leverText(body)}`));
   } finally {
     select.disabled = false;
   }
@@ -453,7 +479,13 @@ if (page === "home") {
   every(2000, async () => renderMetrics(await getJSON("/console/api/metrics")));
   for (const select of document.querySelectorAll("select[data-lever]")) {
     markUnsafe(select);
-    select.addEventListener("change", () => pullLever(select));
+    select.addEventListener("change", () => pullLever(select, { lever: select.dataset.lever, service: select.dataset.service, value: select.value }));
+  }
+  for (const select of document.querySelectorAll("select[data-schema-lever]")) {
+    select.addEventListener("change", () => pullLever(select, { lever: "schema", eventType: select.dataset.schemaLever, version: Number(select.value) }));
+  }
+  for (const box of document.querySelectorAll("input[data-subscription]")) {
+    box.addEventListener("change", () => pullLever(box, subscriptionBody(box)));
   }
   every(2000, async () => renderLedger(await getJSON("/control/ledger")));
   every(3000, async () => showLevers(await getJSON("/control/levers")));

@@ -59,6 +59,17 @@ export function producerChip(producer) {
   return el("span", { class: `chip lane-${laneOf(producer)}` }, producer);
 }
 
+// The schema version an event was written with, as stored: "v1", "v2". A version newer than
+// the first stands out, so a producer switched live shows on every page that lists events.
+export function versionChip(event) {
+  const version = Number(event.version) || 1;
+  return el("span", {
+    class: `version-chip${version > 1 ? " newer" : ""}`,
+    dataset: { version },
+    title: `${event.type} schema version ${version}`,
+  }, `v${version}`);
+}
+
 // occurredAt carries microseconds; Date.parse keeps only milliseconds, so add the rest back.
 export function timeMs(iso) {
   const match = /\.(\d+)/.exec(iso);

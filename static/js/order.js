@@ -2,13 +2,13 @@
 // from cause to effect, the notification join, and a re-watch of the stored events.
 import {
   LANES, LiveSocket, clockTime, el, formatMs, isTerminal, laneOf, readJson, setStatus, showConnection,
-  statusBadge, timeMs,
+  statusBadge, timeMs, versionChip,
 } from "./live.js";
 
 const GLYPH = {
   OrderCreated: "+", OrderConfirmed: "✓", OrderShipped: "★", NotificationSent: "✉",
   PaymentProcessed: "✓", InventoryUpdated: "✓", PaymentFailed: "✕", InventoryRejected: "✕",
-  InventoryReleased: "↩", PaymentRefunded: "↩", OrderCancelled: "↩",
+  InventoryReleased: "↩", PaymentRefunded: "↩", OrderCancelled: "↩", PointsAwarded: "✦",
 };
 // The longest pause a re-watch will show, whatever the speed: a service that was down for
 // minutes should not make the viewer wait minutes.
@@ -25,8 +25,27 @@ const arrows = document.getElementById("arrows");
 const swimlane = document.getElementById("swimlane");
 const lanesEmpty = document.getElementById("lanes-empty");
 const lanesState = document.getElementById("lanes-state");
+const laneHead = document.getElementById("lane-head");
 const rewatchButton = document.getElementById("rewatch");
 const rewatchSub = document.getElementById("rewatch-sub");
+
+// The journey's lanes: the core services', and those of the services that took part in it so
+// far (the server rendered them); a service that joins while the page is open gets its lane then.
+const LANE_INFO = new Map((readJson("service-lanes") || []).map((lane) => [lane.name, lane]));
+let shownLanes = [...laneHead.querySelectorAll("[data-service]")].map((span) => span.dataset.service);
+
+function laneGrow(messages) {
+  const wanted = new Set(shownLanes);
+  for (const m of messages) if (LANE_INFO.has(m.event.producer)) wanted.add(m.event.producer);
+  if (wanted.size === shownLanes.length) return;
+  shownLanes = LANES.filter((name) => wanted.has(name));
+  laneHead.replaceChildren(laneHead.firstElementChild, ...shownLanes.map((name) => {
+    const lane = LANE_INFO.get(name);
+    return el("span", { class: `lane-${name}`, dataset: { service: name } },
+      el("span", { class: "long" }, lane.title), el("span", { class: "short" }, lane.short));
+  }));
+  swimlane.style.setProperty("--lanes", String(shownLanes.length));
+}
 
 const all = new Map(); // seq -> message, everything the page knows
 let shown = null; // during a re-watch: the seqs shown so far; otherwise null (= all)
@@ -107,8 +126,8 @@ function row(message, t0, fresh) {
   el("span", { class: "row-time" }, event.type === "OrderCreated" ? START : `+${formatMs(offset)}`),
   // A zero-width space between words lets a long type name wrap on a phone.
   el("span", { class: "row-type" }, event.type.replace(/([a-z])([A-Z])/g, "$1\u200b$2")),
-  el("span", { class: "row-sub" }, `#${event.seq}`, statusBadge(message.status)));
-  const cells = LANES.map((name) => el("span", { class: "cell" },
+  el("span", { class: "row-sub" }, `#${event.seq}`, versionChip(event), statusBadge(message.status)));
+  const cells = shownLanes.map((name) => el("span", { class: "cell" },
     name === lane
       ? el("span", { class: `mark lane-${lane}`, title: `${event.type} by ${event.producer}` }, el("span", {}, GLYPH[event.type] || "•"))
       : null));
@@ -126,7 +145,7 @@ function pendingRow(lanes, types) {
     el("span", { class: "row-label" },
       el("span", { class: "row-time" }, "now"),
       el("span", { class: "row-type" }, text)),
-    ...LANES.map((name) => el("span", { class: "cell" },
+    ...shownLanes.map((name) => el("span", { class: "cell" },
       lanes.includes(name) ? el("span", { class: "mark ghost", title: `${name} has not answered yet` }) : null)));
 }
 
@@ -137,6 +156,7 @@ function render() {
   const last = messages[messages.length - 1];
   const status = last ? last.status : document.getElementById("order-status").dataset.status;
 
+  laneGrow(messages);
   rows.replaceChildren(...messages.map((m) => row(m, t0, !displayed.has(m.event.seq))));
   const waiting = awaited(types, status);
   if (waiting.length && !shown) rows.append(pendingRow(waiting, types));
@@ -288,8 +308,10 @@ function showInspector() {
   const schema = schemas[event.type] || {};
   const kind = kindOf(event.type);
   const t0 = startOf(sorted(all.values()));
+  // The version the event was written with, not the newest one the page knows.
+  const schemaName = `${event.type} v${event.version}`;
   title.replaceChildren(el("span", { class: `type kind-${kind}` }, event.type),
-    el("span", { class: "schema-name", title: "schema name and version" }, schema.schema || `${event.type} v${event.version}`));
+    el("span", { class: "schema-name", title: "schema name and version" }, schemaName));
   const cause = event.causationId ? [...all.values()].find((m) => m.event.eventId === event.causationId) : null;
   const causeCell = event.causationId
     ? el("button", { type: "button", class: "btn-link mono", onclick: () => { userSelected = true; select(cause.event.seq); } },
@@ -314,7 +336,7 @@ function showInspector() {
       ` · ${clockTime(event.occurredAt)}`),
     el("div", { class: "section-label" }, "Envelope (every event has these)"),
     el("table", { class: "envelope" }, el("tbody", {}, envelope.map(([name, value]) => el("tr", {}, el("th", { scope: "row" }, name), el("td", {}, value))))),
-    el("div", { class: "section-label" }, `Payload (schema ${schema.schema || event.type})`),
+    el("div", { class: "section-label" }, `Payload (schema ${schemaName})`),
     el("pre", { class: "json" }, JSON.stringify(event.payload, null, 2)),
     el("details", {}, el("summary", { class: "form-hint" }, "The WebSocket message as received"),
       el("pre", { class: "json" }, JSON.stringify(message, null, 2))),

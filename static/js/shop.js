@@ -2,7 +2,7 @@
 // badges move by themselves, and the feed of every event with its cause one click away.
 import {
   INITIAL_STATUS, LiveSocket, clockTime, el, formatMs, isTerminal, producerChip, readJson, setStatus,
-  showConnection, statusBadge,
+  showConnection, statusBadge, versionChip,
 } from "./live.js";
 
 const FEED_MAX = 150;
@@ -18,6 +18,8 @@ const ordersEmpty = document.getElementById("orders-empty");
 const form = document.getElementById("buy");
 const result = document.getElementById("buy-result");
 const productSelect = document.getElementById("product-select");
+const customerSelect = document.getElementById("customer-select");
+const pointsBadge = document.getElementById("customer-points");
 const dropButton = document.getElementById("drop");
 const feedAfter = Number(document.getElementById("page-script").dataset.feedAfter || 0);
 
@@ -82,10 +84,11 @@ function ensureOrderRow(orderId, details) {
   return row;
 }
 
+// The payload as OrderCreated's newest version says it: the server upcasts older ones ("current").
 function detailsFromCreated(payload) {
   const product = catalog.products[String(payload.productId)];
   return {
-    customer: catalog.customers[String(payload.userId)] || `customer #${payload.userId}`,
+    customer: catalog.customers[String(payload.customerId)] || `customer #${payload.customerId}`,
     product: product ? product.name : `product #${payload.productId}`,
     quantity: payload.quantity,
     status: INITIAL_STATUS,
@@ -93,9 +96,9 @@ function detailsFromCreated(payload) {
 }
 
 function trackStatus(message) {
-  const { orderId, seq, type, payload } = message.event;
+  const { orderId, seq, type } = message.event;
   let row = orders.querySelector(`[data-order="${orderId}"]`);
-  if (!row && type === "OrderCreated") row = ensureOrderRow(orderId, detailsFromCreated(payload));
+  if (!row && type === "OrderCreated") row = ensureOrderRow(orderId, detailsFromCreated(message.current || message.event.payload));
   if (!row || seq < (orderSeq.get(orderId) || 0)) return;
   orderSeq.set(orderId, seq);
   setStatus(row.querySelector(".badge"), message.status);
@@ -155,10 +158,11 @@ function feedItem(message, fresh) {
   },
   el("div", { class: "feed-main" },
     el("span", { class: "type" }, event.type),
+    versionChip(event),
     el("a", { href: `/orders/${event.orderId}` }, `order #${event.orderId}`),
     statusBadge(message.status)),
   el("span", { class: "feed-time", title: event.occurredAt }, clockTime(event.occurredAt)),
-  el("div", { class: "feed-meta" }, producerChip(event.producer), `seq #${event.seq} · v${event.version}`),
+  el("div", { class: "feed-meta" }, producerChip(event.producer), `seq #${event.seq}`),
   causeLine(event));
 }
 
@@ -171,6 +175,36 @@ function addToFeed(message, fresh) {
   while (feed.children.length > FEED_MAX) feed.lastElementChild.remove();
   feedEmpty.hidden = true;
 }
+
+// ---------- A customer's loyalty points ----------
+
+// The order service's copy of each customer's balance, moved on by PointsAwarded events.
+const points = catalog.points || {};
+
+function showPoints(flash) {
+  if (!pointsBadge || !customerSelect) return;
+  const mine = points[customerSelect.value] || { points: 0, seq: 0 };
+  pointsBadge.dataset.pointsOf = customerSelect.value;
+  pointsBadge.dataset.points = String(mine.points);
+  pointsBadge.textContent = `${mine.points} loyalty point${mine.points === 1 ? "" : "s"}`;
+  if (flash) {
+    pointsBadge.classList.remove("flash");
+    void pointsBadge.offsetWidth;
+    pointsBadge.classList.add("flash");
+  }
+}
+
+function pointsAwarded(event) {
+  const { customerId, totalPoints } = event.payload || {};
+  const key = String(customerId);
+  const known = points[key] || { points: 0, seq: 0 };
+  if (event.seq <= known.seq || typeof totalPoints !== "number") return;
+  points[key] = { points: totalPoints, seq: event.seq };
+  if (customerSelect && customerSelect.value === key) showPoints(true);
+}
+
+if (customerSelect) customerSelect.addEventListener("change", () => showPoints(false));
+showPoints(false);
 
 // ---------- The socket ----------
 
@@ -187,6 +221,7 @@ const socket = new LiveSocket("/ws/events/", {
     if (payload.productId && typeof payload.stockAfter === "number") {
       showStock(payload.productId, payload.stockAfter, event.seq);
     }
+    if (event.type === "PointsAwarded") pointsAwarded(event);
   },
   // While a listed order is unfinished, a quiet socket asks whether it missed the last event.
   expectMore: () => [...orders.querySelectorAll(".badge")].some(
