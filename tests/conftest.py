@@ -10,6 +10,7 @@ import os
 import socket
 import subprocess
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -157,6 +158,35 @@ class Worker:
     def stop(self) -> None:
         if self._process is not None:
             self._process.stop()
+
+
+def _flush_retrying_a_deadlock() -> None:
+    """A test's flush retries when PostgreSQL picks it as a deadlock's victim.
+
+    TRUNCATE locks every table in turn, and a reader still running from the test (a socket's
+    catch-up, a straggling delivery) that joins two tables can hold one while it waits on the
+    next: PostgreSQL aborts one of the two. The reader's statement ends either way; a second
+    flush then finds the tables free. Without the retry, the rows stay for the next test.
+    """
+    from django.core.management.base import CommandError
+    from django.test.testcases import TransactionTestCase
+
+    flush = TransactionTestCase._fixture_teardown
+
+    def teardown(self: TransactionTestCase) -> None:
+        for attempt in range(3):
+            try:
+                return flush(self)
+            except CommandError as exc:
+                if "deadlock" not in str(exc.__cause__ or exc) or attempt == 2:
+                    raise
+                warnings.warn(f"flush retried after a deadlock: {exc.__cause__}", stacklevel=1)
+                time.sleep(0.2)
+
+    TransactionTestCase._fixture_teardown = teardown
+
+
+_flush_retrying_a_deadlock()
 
 
 @pytest.fixture(scope="session")
