@@ -82,6 +82,7 @@ class Worker:
         self.queues = queues or ",".join(service_queues())
         self.log = processes.log_file(name)
         self._process: processes.Process | None = None
+        self.paused = False
 
     @property
     def process(self) -> subprocess.Popen[bytes] | None:
@@ -105,6 +106,7 @@ class Worker:
 
     def resume(self) -> None:
         """Consume every queue again (starting the process if a test left it dead)."""
+        self.paused = False
         if self.process is None or self.process.poll() is not None:
             self.start()
             return
@@ -119,6 +121,7 @@ class Worker:
         transaction would race that test's flush of the database (on PostgreSQL, a deadlock).
         A worker that does not answer is stopped; ``resume`` starts it again.
         """
+        self.paused = True
         if self.process is None or self.process.poll() is not None:
             return
         if not self._control("cancel_consumer"):
@@ -205,8 +208,34 @@ def worker(django_db_setup: None, django_db_blocker: Any) -> Iterator[Worker]:
     # Redis) left would retry them, and its retries land in the first stack test's queues.
     _queues_purge()
     w = Worker("checkout-test").start()
+    _session_worker.append(w)
     yield w
+    _session_worker.clear()
     w.stop()
+
+
+# The session's worker once it runs; between stack tests it is paused.
+_session_worker: list[Worker] = []
+
+
+@pytest.fixture(autouse=True)
+def _session_worker_stays_paused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Starting a service broadcasts ``add_consumer`` to every worker on the broker, the paused
+    session worker included (``services_restored`` does it after the stack has paused it). It
+    would then take the messages of the tests that follow, write their events after their
+    flush and race the flush itself. So a start while it is paused pauses it again, there and
+    then; other workers keep the start."""
+    from celery.app.control import Control
+
+    add_consumer = Control.add_consumer
+
+    def add_consumer_kept_from_the_paused(self: Control, *args: Any, **kwargs: Any) -> Any:
+        replies = add_consumer(self, *args, **kwargs)
+        if _session_worker and _session_worker[0].paused:
+            _session_worker[0].pause()
+        return replies
+
+    monkeypatch.setattr(Control, "add_consumer", add_consumer_kept_from_the_paused)
 
 
 @pytest.fixture
