@@ -57,6 +57,7 @@ function renderServices(state) {
   showDown(state.services.filter((s) => !s.running).map((s) => s.name));
   renderOrders(state.orders);
   renderCrashes(state.crashes || []);
+  if (state.record) renderRecord(state.record);
   for (const service of state.services) {
     const card = document.querySelector(`.service[data-service="${service.name}"]`);
     if (!card) continue;
@@ -134,7 +135,62 @@ function cssVar(name, fallback) {
   return getComputedStyle(root).getPropertyValue(name).trim() || fallback;
 }
 
-function drawChart(canvas, series, { unit = "", minMax = 1 } = {}) {
+// The operator's record as marks on a chart: a line at each entry's time, a short label by it.
+// `window` is the chart's time span in ms ({start, end}: the first and the last point). Labels
+// that would overlap go down a row; one that would run off the right edge sits left of its line.
+const MARK_COLORS = { lever: ["--c-warn", "#b45309"], fault_on: ["--c-bad", "#b91c1c"], fault_off: ["--c-ok", "#15803d"] };
+const MARK_ROWS = 3;
+
+function shortLabel(ctx, text, room) {
+  if (ctx.measureText(text).width <= room) return text;
+  let cut = text;
+  while (cut.length > 4 && ctx.measureText(`${cut}…`).width > room) cut = cut.slice(0, -1);
+  return `${cut.trimEnd()}…`;
+}
+
+function drawMarks(ctx, marks, window, box) {
+  const span = window.end - window.start;
+  if (!(span > 0)) return [];
+  const drawn = [];
+  const rowEnds = Array(MARK_ROWS).fill(-Infinity);
+  const inWindow = marks
+    .map((m) => ({ ...m, t: Date.parse(m.at) }))
+    .filter((m) => m.t >= window.start && m.t <= window.end + 1000)
+    .sort((a, b) => a.t - b.t);
+  ctx.save();
+  ctx.font = "10px system-ui, sans-serif";
+  for (const mark of inWindow) {
+    const x = Math.round(box.left + box.width * Math.min((mark.t - window.start) / span, 1)) + 0.5;
+    const [name, fallback] = MARK_COLORS[mark.action] || MARK_COLORS.lever;
+    const color = cssVar(name, fallback);
+    ctx.strokeStyle = color;
+    ctx.lineWidth = 1.5;
+    ctx.setLineDash([4, 3]);
+    ctx.beginPath(); ctx.moveTo(x, box.top); ctx.lineTo(x, box.top + box.height); ctx.stroke();
+    ctx.setLineDash([]);
+    // A label is at most a third of the chart wide (half on a narrow one), so two fit side by side.
+    const room = Math.max(60, box.width / (box.width < 400 ? 2 : 3));
+    const text = shortLabel(ctx, mark.label, room);
+    const textWidth = ctx.measureText(text).width + 6;
+    const right = x + textWidth <= box.left + box.width;
+    const start = right ? x : x - textWidth;
+    let row = rowEnds.findIndex((end) => end < start);
+    if (row === -1) row = rowEnds.indexOf(Math.min(...rowEnds));
+    rowEnds[row] = start + textWidth + 2;
+    const y = box.top + 2 + row * 13;
+    ctx.globalAlpha = 0.88;
+    ctx.fillStyle = cssVar("--c-panel", "#ffffff");
+    ctx.fillRect(start, y, textWidth, 12);
+    ctx.globalAlpha = 1;
+    ctx.fillStyle = color;
+    ctx.fillText(text, start + 3, y + 9);
+    drawn.push({ id: mark.id, label: mark.label, at: mark.at, x: x - box.left });
+  }
+  ctx.restore();
+  return drawn;
+}
+
+function drawChart(canvas, series, { unit = "", minMax = 1, marks = [], window = null } = {}) {
   const ratio = window.devicePixelRatio || 1;
   const width = canvas.clientWidth || canvas.width;
   const height = canvas.clientHeight || canvas.height;
@@ -181,10 +237,19 @@ function drawChart(canvas, series, { unit = "", minMax = 1 } = {}) {
       ctx.globalAlpha = 0.12; ctx.fillStyle = s.color; ctx.fill(); ctx.globalAlpha = 1;
     }
   }
+  const drawn = window ? drawMarks(ctx, marks, window, { left: pad.left, top: pad.top, width: w, height: h }) : [];
+  // What the canvas shows, readable without pixels: by a screen reader, and by the tests.
+  canvas.dataset.marks = JSON.stringify(drawn.map(({ id, label, at }) => ({ id, label, at })));
+  const base = canvas.dataset.label || (canvas.dataset.label = canvas.getAttribute("aria-label") || "");
+  canvas.setAttribute("aria-label", drawn.length
+    ? `${base}. Marked: ${drawn.map((m) => `${new Date(m.at).toLocaleTimeString([], { hour12: false })} ${m.label}`).join("; ")}`
+    : base);
+  return drawn;
 }
 
 const pushSamples = [];
-const latencyHistory = { p50: [], p95: [], p99: [] };
+// Each latency sample with the server's time it was taken at, so marks land between them.
+const latencyHistory = { p50: [], p95: [], p99: [], at: [] };
 
 function quantile(sorted, q) {
   if (!sorted.length) return null;
@@ -198,11 +263,14 @@ function setMetric(name, text) {
 
 function renderMetrics(data) {
   const { throughput: t, latency: l } = data;
+  const marks = data.record || [];
   const throughputCanvas = document.getElementById("chart-throughput");
+  // Bucket i counts the second from start + i s; the last point is the newest bucket's start.
+  const first = Date.parse(t.start);
   drawChart(throughputCanvas, [
     { values: t.events, color: cssVar("--c-events", "#7c3aed"), fill: true },
     { values: t.orders, color: cssVar("--c-orders", "#0ea5e9"), fill: true },
-  ]);
+  ], { marks, window: { start: first, end: first + (t.orders.length - 1) * 1000 } });
   // The newest bucket is still filling; the one before it is the last whole second.
   setMetric("orders-now", String(t.orders.at(-2) ?? 0));
   setMetric("events-now", String(t.events.at(-2) ?? 0));
@@ -212,11 +280,14 @@ function renderMetrics(data) {
     if (latencyHistory[key].length > 30) latencyHistory[key].shift();
     setMetric(`e2e-${key}`, fmtMs(l.e2e[key]));
   }
+  latencyHistory.at.push(Date.parse(data.at));
+  if (latencyHistory.at.length > 30) latencyHistory.at.shift();
+  const samples = latencyHistory.at;
   drawChart(document.getElementById("chart-latency"), [
     { values: latencyHistory.p99, color: cssVar("--c-p99", "#ef4444") },
     { values: latencyHistory.p95, color: cssVar("--c-p95", "#f59e0b") },
     { values: latencyHistory.p50, color: cssVar("--c-p50", "#10b981") },
-  ], { unit: "ms", minMax: 50 });
+  ], { unit: "ms", minMax: 50, marks, window: samples.length > 1 ? { start: samples[0], end: samples.at(-1) } : null });
 
   const sortedPush = [...pushSamples].sort((a, b) => a - b);
   const parts = {
@@ -434,6 +505,23 @@ async function pullLever(select, body) {
   } finally {
     select.disabled = false;
   }
+}
+
+// The operator's record, newest first: every lever pulled and fault switched, from any page or
+// script, with who did it.
+let recordShown = "";
+
+function renderRecord(entries) {
+  const list = document.getElementById("lever-record");
+  const text = JSON.stringify(entries);
+  if (!list || text === recordShown) return;
+  recordShown = text;
+  const clock = (iso) => new Date(iso).toLocaleTimeString([], { hour12: false });
+  list.replaceChildren(...(entries.length
+    ? entries.map((e) => el("li", { "data-entry": String(e.id), "data-action": e.action },
+      el("time", { datetime: e.at, text: clock(e.at) }), ` ${e.label}`,
+      e.by ? el("small", { className: "muted", text: ` by ${e.by}` }) : null))
+    : [el("li", { className: "muted", text: "nothing switched yet: every lever at its default, no fault on" })]));
 }
 
 // At least once the event that killed a worker comes back and is handled; at most once it is lost.
