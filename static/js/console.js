@@ -135,11 +135,14 @@ function cssVar(name, fallback) {
   return getComputedStyle(root).getPropertyValue(name).trim() || fallback;
 }
 
-// The operator's record as marks on a chart: a line at each entry's time, a short label by it.
-// `window` is the chart's time span in ms ({start, end}: the first and the last point). Labels
-// that would overlap go down a row; one that would run off the right edge sits left of its line.
+// The operator's record as marks on a chart: a line at each entry's time, a short label by it
+// in the band above the plot. `window` is the chart's time span in ms ({start, end}: the first
+// and the last point). A label goes right of its line, or left where it would run off the
+// chart, on the first of the band's rows where it overlaps no other; with no room left the mark
+// is a line alone (the record lists it, and the canvas's label names every mark).
 const MARK_COLORS = { lever: ["--c-warn", "#b45309"], fault_on: ["--c-bad", "#b91c1c"], fault_off: ["--c-ok", "#15803d"] };
-const MARK_ROWS = 3;
+const MARK_ROWS = 2;
+const MARK_ROW_PX = 13;
 
 function shortLabel(ctx, text, room) {
   if (ctx.measureText(text).width <= room) return text;
@@ -148,46 +151,55 @@ function shortLabel(ctx, text, room) {
   return `${cut.trimEnd()}…`;
 }
 
-function drawMarks(ctx, marks, window, box) {
-  const span = window.end - window.start;
-  if (!(span > 0)) return [];
-  const drawn = [];
-  const rowEnds = Array(MARK_ROWS).fill(-Infinity);
-  const inWindow = marks
+function marksInWindow(marks, window) {
+  if (!window || !(window.end > window.start)) return [];
+  // The newest bucket is still filling: a mark in it sits at the right edge.
+  return marks
     .map((m) => ({ ...m, t: Date.parse(m.at) }))
     .filter((m) => m.t >= window.start && m.t <= window.end + 1000)
     .sort((a, b) => a.t - b.t);
+}
+
+function labelPlace(rows, from, to) {
+  return rows.findIndex((taken) => taken.every(([a, b]) => to + 2 < a || from > b + 2));
+}
+
+function drawMarks(ctx, marks, window, box, band) {
+  if (!marks.length) return [];
+  const span = window.end - window.start;
+  const rows = Array.from({ length: MARK_ROWS }, () => []);
   ctx.save();
   ctx.font = "10px system-ui, sans-serif";
-  for (const mark of inWindow) {
+  // A label is at most a third of the chart wide (half on a phone), so two fit side by side.
+  const room = Math.max(70, box.width / (box.width < 400 ? 2 : 3));
+  const placed = marks.map((mark) => {
     const x = Math.round(box.left + box.width * Math.min((mark.t - window.start) / span, 1)) + 0.5;
     const [name, fallback] = MARK_COLORS[mark.action] || MARK_COLORS.lever;
     const color = cssVar(name, fallback);
     ctx.strokeStyle = color;
     ctx.lineWidth = 1.5;
     ctx.setLineDash([4, 3]);
-    ctx.beginPath(); ctx.moveTo(x, box.top); ctx.lineTo(x, box.top + box.height); ctx.stroke();
+    ctx.beginPath(); ctx.moveTo(x, band.top); ctx.lineTo(x, box.top + box.height); ctx.stroke();
     ctx.setLineDash([]);
-    // A label is at most a third of the chart wide (half on a narrow one), so two fit side by side.
-    const room = Math.max(60, box.width / (box.width < 400 ? 2 : 3));
-    const text = shortLabel(ctx, mark.label, room);
-    const textWidth = ctx.measureText(text).width + 6;
-    const right = x + textWidth <= box.left + box.width;
-    const start = right ? x : x - textWidth;
-    let row = rowEnds.findIndex((end) => end < start);
-    if (row === -1) row = rowEnds.indexOf(Math.min(...rowEnds));
-    rowEnds[row] = start + textWidth + 2;
-    const y = box.top + 2 + row * 13;
-    ctx.globalAlpha = 0.88;
+    return { mark, x, color, labelled: false };
+  });
+  // The newest change is the one the operator is looking for: its label goes first.
+  for (const item of [...placed].reverse()) {
+    const text = shortLabel(ctx, item.mark.label, room);
+    const width = ctx.measureText(text).width + 6;
+    const from = item.x + width <= box.left + box.width ? item.x + 1 : item.x - width - 1;
+    const row = labelPlace(rows, from, from + width);
+    if (row === -1) continue;
+    rows[row].push([from, from + width]);
+    const y = band.top + row * MARK_ROW_PX;
     ctx.fillStyle = cssVar("--c-panel", "#ffffff");
-    ctx.fillRect(start, y, textWidth, 12);
-    ctx.globalAlpha = 1;
-    ctx.fillStyle = color;
-    ctx.fillText(text, start + 3, y + 9);
-    drawn.push({ id: mark.id, label: mark.label, at: mark.at, x: x - box.left });
+    ctx.fillRect(from, y, width, MARK_ROW_PX - 1);
+    ctx.fillStyle = item.color;
+    ctx.fillText(text, from + 3, y + 9);
+    item.labelled = true;
   }
   ctx.restore();
-  return drawn;
+  return placed.map(({ mark, labelled }) => ({ id: mark.id, label: mark.label, at: mark.at, labelled }));
 }
 
 function drawChart(canvas, series, { unit = "", minMax = 1, marks = [], window = null } = {}) {
@@ -201,7 +213,10 @@ function drawChart(canvas, series, { unit = "", minMax = 1, marks = [], window =
   const ctx = canvas.getContext("2d");
   ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
   ctx.clearRect(0, 0, width, height);
-  const pad = { left: 44, right: 8, top: 10, bottom: 20 };
+  const inWindow = marksInWindow(marks, window);
+  // The marks' labels get a band of their own above the plot, so they hide none of it.
+  const band = { top: 4, height: inWindow.length ? MARK_ROWS * MARK_ROW_PX : 0 };
+  const pad = { left: 44, right: 8, top: 10 + band.height, bottom: 20 };
   const values = series.flatMap((s) => s.values.filter((v) => v !== null));
   const max = Math.max(minMax, ...values) * 1.15;
   const w = width - pad.left - pad.right;
@@ -237,7 +252,7 @@ function drawChart(canvas, series, { unit = "", minMax = 1, marks = [], window =
       ctx.globalAlpha = 0.12; ctx.fillStyle = s.color; ctx.fill(); ctx.globalAlpha = 1;
     }
   }
-  const drawn = window ? drawMarks(ctx, marks, window, { left: pad.left, top: pad.top, width: w, height: h }) : [];
+  const drawn = drawMarks(ctx, inWindow, window, { left: pad.left, top: pad.top, width: w, height: h }, band);
   // What the canvas shows, readable without pixels: by a screen reader, and by the tests.
   canvas.dataset.marks = JSON.stringify(drawn.map(({ id, label, at }) => ({ id, label, at })));
   const base = canvas.dataset.label || (canvas.dataset.label = canvas.getAttribute("aria-label") || "");
