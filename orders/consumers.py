@@ -30,7 +30,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from checkout_site.backlog import SEND_BACKLOG
 from orders.contract import ID_MAX
-from orders.live import EVENTS_GROUP, event_messages, order_group
+from orders.live import EVENTS_GROUP, NOTICE_MESSAGE, event_messages, order_group
 from orders.models import Order
 from services.bus.models import Event
 
@@ -131,6 +131,10 @@ class _LogConsumer(AsyncJsonWebsocketConsumer):
         # flood of frames must not cost a thread hop each.
         if message["type"] == "event.message":
             await self.event_message(message)
+        elif message["type"] == NOTICE_MESSAGE:
+            # Not an event: no seq, so it goes out as it came, and a page that does not know
+            # its kind ignores it (CONTRACT.md, "WebSocket").
+            await self._send_text(message["text"])
         elif message["type"] == "websocket.receive":
             await self.websocket_receive(message)
         else:

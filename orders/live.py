@@ -29,6 +29,8 @@ from services.bus.tracing import tracer
 log = logging.getLogger(__name__)
 
 EVENTS_GROUP = "events"
+# The channel-layer type of a notice to an order's page (``order_notices_send``).
+NOTICE_MESSAGE = "order.notice"
 
 
 def order_group(order_id: int) -> str:
@@ -146,6 +148,32 @@ class _BroadcastLoop:
 
 
 _broadcast_loop = _BroadcastLoop()
+
+
+def order_notices_send(order_ids: Iterable[int], message: dict[str, Any]) -> None:
+    """Show ``message`` to the open pages of these orders, among their events.
+
+    A notice is a message of a kind other than ``"event"``: something the site wants an order's
+    page to show that is not in the log (the operator's record says what). It is not replayed:
+    a page that was not open reads it again however the site offers it. Like a broadcast, a lost
+    one is not fatal, and a failure is logged, never raised.
+    """
+    groups = sorted({order_group(order_id) for order_id in order_ids})
+    if not groups:
+        return
+    try:
+        _broadcast_loop.run(_notices_send(groups, message), timeout=_BROADCAST_TIMEOUT_S)
+    except Exception:
+        log.warning("notice to the order pages failed", exc_info=True)
+
+
+async def _notices_send(groups: list[str], message: dict[str, Any]) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    envelope = {"type": NOTICE_MESSAGE, "text": json.dumps(message)}
+    for group in groups:
+        await layer.group_send(group, envelope)
 
 
 async def _group_send_all(messages: list[dict[str, Any]]) -> None:

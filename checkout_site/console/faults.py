@@ -29,6 +29,7 @@ from celery import current_task
 from django.db import IntegrityError, transaction
 
 from checkout_site.console.models import Crash, Fault
+from checkout_site.console.record import record_fault
 from services.bus import hooks
 from services.bus.hooks import DeliveryFailure, delivery_note
 from services.bus.registry import subscribers
@@ -127,17 +128,25 @@ def fault_problems(
 def fault_add(
     *, service: str, kind: str, value: float = 0, order_id: int | None = None, by: str = ""
 ) -> Fault:
-    fault = Fault.objects.create(
-        service=service, kind=kind, value=value, order_id=order_id, created_by=by
-    )
+    """Switch a fault on; the operator's record says so, in the same transaction."""
+    with transaction.atomic():
+        fault = Fault.objects.create(
+            service=service, kind=kind, value=value, order_id=order_id, created_by=by
+        )
+        record_fault(fault, on=True, by=by)
     faults_forget()
     return fault
 
 
-def fault_remove(*, fault_id: int) -> bool:
-    deleted, _ = Fault.objects.filter(pk=fault_id).delete()
+def fault_remove(*, fault_id: int, by: str = "") -> bool:
+    """Switch a fault off; False (and nothing recorded) when no such fault is on."""
+    with transaction.atomic():
+        fault = Fault.objects.select_for_update().filter(pk=fault_id).first()
+        if fault is not None:
+            record_fault(fault, on=False, by=by)
+            fault.delete()
     faults_forget()
-    return bool(deleted)
+    return fault is not None
 
 
 def faults_before_handler(service: str, order_id: int) -> None:

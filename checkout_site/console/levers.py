@@ -1,8 +1,10 @@
 """The article's levers, pulled live: the bus's policy per service, set from the console.
 
 Each pull is a row (``LeverChange``: which lever, which service, what value, who, when); a
-lever's state is its newest row. Like the faults, the state is read at most once a second per
-process, so every worker sees a change within about a second and a delivery pays a dict lookup.
+lever's state is its newest row, and each pull is an entry of the operator's record too
+(``record.py``), written in the same transaction. Like the faults, the state is read at most
+once a second per process, so every worker sees a change within about a second and a delivery
+pays a dict lookup.
 
 ``levers_install`` (from the console's app config) registers ``lever_policy`` as the bus's
 policy provider: the bus asks it how to deliver to a service and never knows who answers.
@@ -40,6 +42,7 @@ from django.db import transaction
 from django.db.models import Max
 
 from checkout_site.console.models import Fault, LeverChange
+from checkout_site.console.record import record_fault, record_lever
 from orders.contract import ApiError, DeliveryValue, IdempotencyValue
 from services.bus import hooks
 from services.bus.hooks import Policy
@@ -272,10 +275,16 @@ def _invalid(field: str, message: str) -> ApiError:
 def lever_set(wish: LeverWish, *, by: str = "") -> LeverChange:
     if wish.lever == SUBSCRIPTION:
         return _subscription_set(wish, by=by)
-    change = LeverChange.objects.create(
-        lever=wish.lever, service=wish.service, value=wish.value, changed_by=by
-    )
+    change = _change_record(lever=wish.lever, service=wish.service, value=wish.value, by=by)
     levers_forget()
+    return change
+
+
+def _change_record(*, by: str, **fields: Any) -> LeverChange:
+    """A lever's new state row and its entry in the operator's record, together."""
+    with transaction.atomic():
+        change = LeverChange.objects.create(changed_by=by, **fields)
+        record_lever(change)
     return change
 
 
@@ -287,14 +296,14 @@ def _subscription_set(wish: LeverWish, *, by: str) -> LeverChange:
     is the reconciler's, which from now on counts it as the service's.
     """
     end = log_end()
-    change = LeverChange.objects.create(
+    change = _change_record(
         lever=SUBSCRIPTION,
         service=wish.service,
         value=wish.value,
         event_type=wish.event_type,
         replay=wish.replay,
         since_seq=0 if wish.replay else end,
-        changed_by=by,
+        by=by,
     )
     levers_forget()
     if wish.replay:
@@ -303,8 +312,8 @@ def _subscription_set(wish: LeverWish, *, by: str) -> LeverChange:
 
 
 def levers_reset(*, by: str = "") -> list[str]:
-    """Every lever back to its default (each a recorded change) and every fault off; returns
-    what was reset, as the operator's record names it."""
+    """Every lever back to its default and every fault off, each an entry of the operator's
+    record; returns what was reset."""
     from checkout_site.console.faults import faults_forget
 
     reset: list[str] = []
@@ -312,19 +321,17 @@ def levers_reset(*, by: str = "") -> list[str]:
         for lever, values in levers_state().items():
             for service, value in values.items():
                 if value != DEFAULTS[lever]:
-                    LeverChange.objects.create(
-                        lever=lever, service=service, value=DEFAULTS[lever], changed_by=by
-                    )
+                    _change_record(lever=lever, service=service, value=DEFAULTS[lever], by=by)
                     reset.append(f"{lever} {DEFAULTS[lever]} at {service}")
         for name, version in schema_versions().items():
             oldest = schema_types()[name][0]
             if version != oldest:
-                change = LeverChange.objects.create(
-                    lever=SCHEMA, service=name, value=str(oldest), changed_by=by
-                )
+                change = _change_record(lever=SCHEMA, service=name, value=str(oldest), by=by)
                 reset.append(change.label())
         reset.extend(_subscriptions_reset(by=by))
-        reset.extend(f.label() for f in Fault.objects.all())
+        for fault in Fault.objects.all():
+            reset.append(fault.label())
+            record_fault(fault, on=False, by=by)
         Fault.objects.all().delete()
     levers_forget()
     faults_forget()
@@ -340,13 +347,13 @@ def _subscriptions_reset(*, by: str) -> list[str]:
         changes = [(t, "off") for t in sorted(set(types) - wanted)]
         changes += [(t, "on") for t in sorted(wanted - set(types))]
         for event_type, value in changes:
-            change = LeverChange.objects.create(
+            change = _change_record(
                 lever=SUBSCRIPTION,
                 service=service,
                 value=value,
                 event_type=event_type,
                 since_seq=0 if value == "on" else None,
-                changed_by=by,
+                by=by,
             )
             reset.append(change.label())
     return reset
@@ -361,10 +368,6 @@ def levers_document() -> dict[str, Any]:
         "schemas": schema_versions(),
         "subscriptions": {name: sorted(types) for name, types in subscriptions_state().items()},
     }
-
-
-def lever_changes(limit: int = 20) -> list[LeverChange]:
-    return list(LeverChange.objects.all()[:limit])
 
 
 def levers_install() -> None:

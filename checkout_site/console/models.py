@@ -1,5 +1,5 @@
-"""The operator's records: which services are stopped, which faults are injected, and every
-change of a lever.
+"""The operator's records: which services are stopped, which faults are injected, every
+change of a lever, and the record of everything the operator switched (``RecordEntry``).
 
 Their tables keep the names they had when the bus held them (``bus_*``): the console took them
 over with their rows.
@@ -8,6 +8,7 @@ over with their rows.
 from __future__ import annotations
 
 from django.db import models
+from django.utils import timezone
 
 
 class ServiceState(models.Model):
@@ -56,7 +57,12 @@ class Fault(models.Model):
         return self.label()
 
     def label(self) -> str:
-        what = {
+        scope = f"order {self.order_id}" if self.order_id else "every order"
+        return f"fault #{self.pk}: {self.what()} at {self.service}, {scope}"
+
+    def what(self) -> str:
+        """What the fault does, in a few words: "duplicate delivery", "+200 ms latency"."""
+        return {
             self.Kind.LATENCY: f"+{self.value:g} ms latency",
             self.Kind.FAILURE: f"{self.value:.0%} failures",
             self.Kind.DUPLICATE: "duplicate delivery",
@@ -64,8 +70,6 @@ class Fault(models.Model):
             self.Kind.OUT_OF_STOCK: "forced out of stock",
             self.Kind.CRASH: "worker crash",
         }[self.Kind(self.kind)]
-        scope = f"order {self.order_id}" if self.order_id else "every order"
-        return f"fault #{self.pk}: {what} at {self.service}, {scope}"
 
 
 class WorkerBeat(models.Model):
@@ -133,9 +137,56 @@ class LeverChange(models.Model):
         return f"{self.label()}, {self.changed_at:%H:%M:%S}"
 
     def label(self) -> str:
-        if self.lever == self.Lever.SCHEMA:
-            return f"schema {self.service} v{self.value}"
-        if self.lever == self.Lever.SUBSCRIPTION:
-            replayed = ", replayed from the log" if self.replay else ""
-            return f"subscription {self.value} at {self.service} for {self.event_type}{replayed}"
-        return f"{self.lever} {self.value} at {self.service}"
+        return lever_label(
+            lever=self.lever,
+            service=self.service,
+            value=self.value,
+            event_type=self.event_type,
+            replay=self.replay,
+        )
+
+
+def lever_label(*, lever: str, service: str, value: str, event_type: str, replay: bool) -> str:
+    """A pull as the operator's record names it: "idempotency off at payment".
+
+    A function of the row's fields alone, so the migration that started the record could name
+    the pulls made before it.
+    """
+    if lever == LeverChange.Lever.SCHEMA:
+        return f"schema {service} v{value}"
+    if lever == LeverChange.Lever.SUBSCRIPTION:
+        replayed = ", replayed from the log" if replay else ""
+        return f"subscription {value} at {service} for {event_type}{replayed}"
+    return f"{lever} {value} at {service}"
+
+
+class RecordEntry(models.Model):
+    """One entry of the operator's record: a lever pulled, or a fault switched on or off.
+
+    The label is written when the entry is, because what it names changes or goes away: a
+    fault's row is deleted when it is switched off, and a lever moves on. The live charts and
+    the swimlanes of the orders an entry touched show it as a marker (``record.py``).
+    """
+
+    class Action(models.TextChoices):
+        LEVER = "lever", "lever pulled"
+        FAULT_ON = "fault_on", "fault switched on"
+        FAULT_OFF = "fault_off", "fault switched off"
+
+    action = models.CharField(max_length=16, choices=Action.choices)
+    label = models.CharField(max_length=200)
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    by = models.CharField(max_length=150, blank=True)
+    # The one order the entry names (a fault for one order); None when it is for every order.
+    order_id = models.BigIntegerField(null=True, blank=True, db_index=True)
+    lever_change = models.OneToOneField(
+        LeverChange, null=True, blank=True, on_delete=models.SET_NULL, related_name="entry"
+    )
+    fault_id = models.BigIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name_plural = "record entries"
+
+    def __str__(self) -> str:
+        return f"{self.at:%H:%M:%S} {self.label}"

@@ -21,6 +21,7 @@ urlpatterns = [
     path("control/faults/<int:fault_id>", console.control_fault, name="control_fault"),
     path("control/ledger", console.control_ledger, name="control_ledger"),
     path("services/status", console.service_status, name="service_status"),
+    path("orders/<int:order_id>/record", console.order_record, name="order_record"),
     path("metrics", console.metrics, name="metrics"),
     path("console/", console.console_home, name="console"),
     path("console/faults", console.console_fault_add, name="console_fault_add"),

@@ -44,7 +44,6 @@ from checkout_site.console.heartbeat import workers_alive
 from checkout_site.console.levers import (
     DELIVERY,
     IDEMPOTENCY,
-    lever_changes,
     lever_set,
     lever_validate,
     levers_document,
@@ -56,6 +55,7 @@ from checkout_site.console.levers import (
 from checkout_site.console.lifecycle import events_lifecycle
 from checkout_site.console.metrics import CheckoutCollector, delivery_counters, latency, throughput
 from checkout_site.console.models import Crash, Fault
+from checkout_site.console.record import record_json, record_recent, record_touching, record_window
 from checkout_site.console.search import OrderFilter, orders_find
 from orders.contract import (
     ID_MAX,
@@ -222,7 +222,7 @@ def control_faults(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["DELETE"])
 @_staff_json(FAULTS_REMOVE)
 def control_fault(request: HttpRequest, fault_id: int) -> HttpResponse:
-    if fault_id > ID_MAX or not fault_remove(fault_id=fault_id):
+    if fault_id > ID_MAX or not fault_remove(fault_id=fault_id, by=_who(request)):
         return error_response(ApiError(404, "unknown_fault", f"no fault #{fault_id} is on"))
     return HttpResponse(status=204)
 
@@ -244,6 +244,19 @@ def _fault_item(fault: Fault) -> dict[str, Any]:
 
 
 # --- Public: which services are down (the order swimlane and the shop show it) --------------------
+
+
+@require_GET
+def order_record(request: HttpRequest, order_id: int) -> HttpResponse:
+    """The operator's record entries that touched one order: its page's markers on first load.
+
+    Public like the order's page; an entry says only what changed, when, and the operator's
+    username.
+    """
+    if order_id > ID_MAX or not Order.objects.filter(pk=order_id).exists():
+        return error_response(ApiError(404, "unknown_order", f"no order #{order_id}"))
+    entries = [record_json(e) for e in record_touching(order_id)]
+    return JsonResponse({"orderId": order_id, "entries": entries})
 
 
 @require_GET
@@ -287,6 +300,7 @@ def console_state(request: HttpRequest) -> HttpResponse:
             "orders": _orders_now(),
             "deadLetters": DeadLetter.objects.filter(redriven_at__isnull=True).count(),
             "crashes": _crashes_recent(),
+            "record": [record_json(e) for e in record_recent()],
             "at": timezone.now().isoformat(),
         }
     )
@@ -304,7 +318,18 @@ def console_workers(request: HttpRequest) -> HttpResponse:
 @require_GET
 @_staff_json()
 def console_metrics(request: HttpRequest) -> HttpResponse:
-    return JsonResponse({"throughput": throughput(seconds=60), "latency": latency(seconds=60)})
+    """The charts' figures, and the record's entries in their window (each chart's markers)."""
+    now = timezone.now()
+    figures = throughput(seconds=60)
+    start = datetime.fromisoformat(figures["start"])
+    return JsonResponse(
+        {
+            "throughput": figures,
+            "latency": latency(seconds=60),
+            "record": record_window(start, now),
+            "at": now.isoformat(),
+        }
+    )
 
 
 @require_GET
@@ -399,7 +424,7 @@ def console_home(request: HttpRequest) -> HttpResponse:
             faults=Fault.objects.all(),
             lever_rows=_lever_rows(),
             lever_values={"idempotency": IDEMPOTENCY, "delivery": DELIVERY},
-            lever_changes=lever_changes(),
+            record=record_recent(),
             schema_rows=[
                 {"type": name, "versions": defined, "version": schema_versions()[name]}
                 for name, defined in schema_types().items()
@@ -460,7 +485,7 @@ def console_fault_add(request: HttpRequest) -> HttpResponse:
 @_staff_may(FAULTS_REMOVE)
 @require_POST
 def console_fault_remove(request: HttpRequest, fault_id: int) -> HttpResponse:
-    if fault_remove(fault_id=fault_id):
+    if fault_id <= ID_MAX and fault_remove(fault_id=fault_id, by=_who(request)):
         messages.success(request, f"fault #{fault_id} switched off")
     return redirect("/console/#faults")
 

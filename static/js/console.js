@@ -57,6 +57,7 @@ function renderServices(state) {
   showDown(state.services.filter((s) => !s.running).map((s) => s.name));
   renderOrders(state.orders);
   renderCrashes(state.crashes || []);
+  if (state.record) renderRecord(state.record);
   for (const service of state.services) {
     const card = document.querySelector(`.service[data-service="${service.name}"]`);
     if (!card) continue;
@@ -134,7 +135,74 @@ function cssVar(name, fallback) {
   return getComputedStyle(root).getPropertyValue(name).trim() || fallback;
 }
 
-function drawChart(canvas, series, { unit = "", minMax = 1 } = {}) {
+// The operator's record as marks on a chart: a line at each entry's time, a short label by it
+// in the band above the plot. `window` is the chart's time span in ms ({start, end}: the first
+// and the last point). A label goes right of its line, or left where it would run off the
+// chart, on the first of the band's rows where it overlaps no other; with no room left the mark
+// is a line alone (the record lists it, and the canvas's label names every mark).
+const MARK_COLORS = { lever: ["--c-warn", "#b45309"], fault_on: ["--c-bad", "#b91c1c"], fault_off: ["--c-ok", "#15803d"] };
+const MARK_ROWS = 2;
+const MARK_ROW_PX = 13;
+
+function shortLabel(ctx, text, room) {
+  if (ctx.measureText(text).width <= room) return text;
+  let cut = text;
+  while (cut.length > 4 && ctx.measureText(`${cut}…`).width > room) cut = cut.slice(0, -1);
+  return `${cut.trimEnd()}…`;
+}
+
+function marksInWindow(marks, window) {
+  if (!window || !(window.end > window.start)) return [];
+  // The newest bucket is still filling: a mark in it sits at the right edge.
+  return marks
+    .map((m) => ({ ...m, t: Date.parse(m.at) }))
+    .filter((m) => m.t >= window.start && m.t <= window.end + 1000)
+    .sort((a, b) => a.t - b.t);
+}
+
+function labelPlace(rows, from, to) {
+  return rows.findIndex((taken) => taken.every(([a, b]) => to + 2 < a || from > b + 2));
+}
+
+function drawMarks(ctx, marks, window, box, band) {
+  if (!marks.length) return [];
+  const span = window.end - window.start;
+  const rows = Array.from({ length: MARK_ROWS }, () => []);
+  ctx.save();
+  ctx.font = "10px system-ui, sans-serif";
+  // A label is at most a third of the chart wide (half on a phone), so two fit side by side.
+  const room = Math.max(70, box.width / (box.width < 400 ? 2 : 3));
+  const placed = marks.map((mark) => {
+    const x = Math.round(box.left + box.width * Math.min((mark.t - window.start) / span, 1)) + 0.5;
+    const [name, fallback] = MARK_COLORS[mark.action] || MARK_COLORS.lever;
+    const color = cssVar(name, fallback);
+    ctx.strokeStyle = color;
+    ctx.lineWidth = 1.5;
+    ctx.setLineDash([4, 3]);
+    ctx.beginPath(); ctx.moveTo(x, band.top); ctx.lineTo(x, box.top + box.height); ctx.stroke();
+    ctx.setLineDash([]);
+    return { mark, x, color, labelled: false };
+  });
+  // The newest change is the one the operator is looking for: its label goes first.
+  for (const item of [...placed].reverse()) {
+    const text = shortLabel(ctx, item.mark.label, room);
+    const width = ctx.measureText(text).width + 6;
+    const from = item.x + width <= box.left + box.width ? item.x + 1 : item.x - width - 1;
+    const row = labelPlace(rows, from, from + width);
+    if (row === -1) continue;
+    rows[row].push([from, from + width]);
+    const y = band.top + row * MARK_ROW_PX;
+    ctx.fillStyle = cssVar("--c-panel", "#ffffff");
+    ctx.fillRect(from, y, width, MARK_ROW_PX - 1);
+    ctx.fillStyle = item.color;
+    ctx.fillText(text, from + 3, y + 9);
+    item.labelled = true;
+  }
+  ctx.restore();
+  return placed.map(({ mark, labelled }) => ({ id: mark.id, label: mark.label, at: mark.at, labelled }));
+}
+
+function drawChart(canvas, series, { unit = "", minMax = 1, marks = [], window = null } = {}) {
   const ratio = window.devicePixelRatio || 1;
   const width = canvas.clientWidth || canvas.width;
   const height = canvas.clientHeight || canvas.height;
@@ -145,7 +213,10 @@ function drawChart(canvas, series, { unit = "", minMax = 1 } = {}) {
   const ctx = canvas.getContext("2d");
   ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
   ctx.clearRect(0, 0, width, height);
-  const pad = { left: 44, right: 8, top: 10, bottom: 20 };
+  const inWindow = marksInWindow(marks, window);
+  // The marks' labels get a band of their own above the plot, so they hide none of it.
+  const band = { top: 4, height: inWindow.length ? MARK_ROWS * MARK_ROW_PX : 0 };
+  const pad = { left: 44, right: 8, top: 10 + band.height, bottom: 20 };
   const values = series.flatMap((s) => s.values.filter((v) => v !== null));
   const max = Math.max(minMax, ...values) * 1.15;
   const w = width - pad.left - pad.right;
@@ -181,10 +252,19 @@ function drawChart(canvas, series, { unit = "", minMax = 1 } = {}) {
       ctx.globalAlpha = 0.12; ctx.fillStyle = s.color; ctx.fill(); ctx.globalAlpha = 1;
     }
   }
+  const drawn = drawMarks(ctx, inWindow, window, { left: pad.left, top: pad.top, width: w, height: h }, band);
+  // What the canvas shows, readable without pixels: by a screen reader, and by the tests.
+  canvas.dataset.marks = JSON.stringify(drawn.map(({ id, label, at }) => ({ id, label, at })));
+  const base = canvas.dataset.label || (canvas.dataset.label = canvas.getAttribute("aria-label") || "");
+  canvas.setAttribute("aria-label", drawn.length
+    ? `${base}. Marked: ${drawn.map((m) => `${new Date(m.at).toLocaleTimeString([], { hour12: false })} ${m.label}`).join("; ")}`
+    : base);
+  return drawn;
 }
 
 const pushSamples = [];
-const latencyHistory = { p50: [], p95: [], p99: [] };
+// Each latency sample with the server's time it was taken at, so marks land between them.
+const latencyHistory = { p50: [], p95: [], p99: [], at: [] };
 
 function quantile(sorted, q) {
   if (!sorted.length) return null;
@@ -198,11 +278,14 @@ function setMetric(name, text) {
 
 function renderMetrics(data) {
   const { throughput: t, latency: l } = data;
+  const marks = data.record || [];
   const throughputCanvas = document.getElementById("chart-throughput");
+  // Bucket i counts the second from start + i s; the last point is the newest bucket's start.
+  const first = Date.parse(t.start);
   drawChart(throughputCanvas, [
     { values: t.events, color: cssVar("--c-events", "#7c3aed"), fill: true },
     { values: t.orders, color: cssVar("--c-orders", "#0ea5e9"), fill: true },
-  ]);
+  ], { marks, window: { start: first, end: first + (t.orders.length - 1) * 1000 } });
   // The newest bucket is still filling; the one before it is the last whole second.
   setMetric("orders-now", String(t.orders.at(-2) ?? 0));
   setMetric("events-now", String(t.events.at(-2) ?? 0));
@@ -212,11 +295,14 @@ function renderMetrics(data) {
     if (latencyHistory[key].length > 30) latencyHistory[key].shift();
     setMetric(`e2e-${key}`, fmtMs(l.e2e[key]));
   }
+  latencyHistory.at.push(Date.parse(data.at));
+  if (latencyHistory.at.length > 30) latencyHistory.at.shift();
+  const samples = latencyHistory.at;
   drawChart(document.getElementById("chart-latency"), [
     { values: latencyHistory.p99, color: cssVar("--c-p99", "#ef4444") },
     { values: latencyHistory.p95, color: cssVar("--c-p95", "#f59e0b") },
     { values: latencyHistory.p50, color: cssVar("--c-p50", "#10b981") },
-  ], { unit: "ms", minMax: 50 });
+  ], { unit: "ms", minMax: 50, marks, window: samples.length > 1 ? { start: samples[0], end: samples.at(-1) } : null });
 
   const sortedPush = [...pushSamples].sort((a, b) => a - b);
   const parts = {
@@ -434,6 +520,23 @@ async function pullLever(select, body) {
   } finally {
     select.disabled = false;
   }
+}
+
+// The operator's record, newest first: every lever pulled and fault switched, from any page or
+// script, with who did it.
+let recordShown = "";
+
+function renderRecord(entries) {
+  const list = document.getElementById("lever-record");
+  const text = JSON.stringify(entries);
+  if (!list || text === recordShown) return;
+  recordShown = text;
+  const clock = (iso) => new Date(iso).toLocaleTimeString([], { hour12: false });
+  list.replaceChildren(...(entries.length
+    ? entries.map((e) => el("li", { "data-entry": String(e.id), "data-action": e.action },
+      el("time", { datetime: e.at, text: clock(e.at) }), ` ${e.label}`,
+      e.by ? el("small", { className: "muted", text: ` by ${e.by}` }) : null))
+    : [el("li", { className: "muted", text: "nothing switched yet: every lever at its default, no fault on" })]));
 }
 
 // At least once the event that killed a worker comes back and is handled; at most once it is lost.

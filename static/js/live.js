@@ -119,12 +119,17 @@ const QUIET_FIRST_MS = 2000;
 const QUIET_LONGEST_MS = 30000;
 
 export class LiveSocket {
-  constructor(path, { after = 0, gap = "seq", onEvent, onHello, onState, expectMore } = {}) {
+  constructor(path, { after = 0, gap = "seq", onEvent, onHello, onNotice, onOpen, onState, expectMore } = {}) {
     this.path = path;
     this.lastSeq = after;
     this.gap = gap;
     this.onEvent = onEvent || (() => {});
     this.onHello = onHello || (() => {});
+    // Messages of any other kind (not an event, a greeting or "more"); a page that wants none
+    // ignores them all, as the contract asks.
+    this.onNotice = onNotice || (() => {});
+    // Each time the socket opens, the first time and after a reconnect.
+    this.onOpen = onOpen || (() => {});
     this.onState = onState || (() => {});
     this.expectMore = expectMore || (() => false);
     this.quietMs = QUIET_FIRST_MS;
@@ -197,6 +202,7 @@ export class LiveSocket {
       this._settleSoon();
       this.quietMs = QUIET_FIRST_MS;
       this._quietSoon();
+      this.onOpen();
     });
     ws.addEventListener("message", (message) => this._receive(message.data));
     ws.addEventListener("close", () => {
@@ -248,6 +254,7 @@ export class LiveSocket {
     } catch {
       return;
     }
+    if (!message || typeof message !== "object") return;
     if (message.kind === "hello") {
       if (this.lastSeq === 0) this.lastSeq = message.lastSeq;
       this.onHello(message);
@@ -257,7 +264,11 @@ export class LiveSocket {
       this._resume(message.after, `catching up after #${message.after}`);
       return;
     }
-    if (message.kind !== "event" || !message.event) return;
+    if (message.kind !== "event") {
+      if (typeof message.kind === "string") this.onNotice(message);
+      return;
+    }
+    if (!message.event) return;
     const seq = message.event.seq;
     this.stats.received += 1;
     if (this.seen.has(seq)) {

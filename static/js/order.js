@@ -48,6 +48,7 @@ function laneGrow(messages) {
 }
 
 const all = new Map(); // seq -> message, everything the page knows
+const marks = new Map(); // id -> an entry of the operator's record that touched this order
 let shown = null; // during a re-watch: the seqs shown so far; otherwise null (= all)
 let displayed = new Set();
 let selected = null;
@@ -138,6 +139,43 @@ function row(message, t0, fresh) {
   }, label, ...cells);
 }
 
+// A change the operator made while this order was in flight (or to this order alone): a thin
+// line across the lanes, at its moment among the events.
+function markRow(entry) {
+  const time = new Date(timeMs(entry.at)).toLocaleTimeString([], { hour12: false });
+  const text = `${time} ${entry.label}${entry.by ? ` — by ${entry.by}` : ""}`;
+  return el("li", {
+    class: `lane-row record-mark record-${entry.action}`,
+    dataset: { entry: entry.id, action: entry.action, at: entry.at },
+    title: `The operator's record: ${text}`,
+  },
+  el("span", { class: "record-line" },
+    el("time", { class: "record-time", datetime: entry.at }, time),
+    el("span", { class: "record-label" }, entry.label),
+    entry.by ? el("span", { class: "record-by" }, `by ${entry.by}`) : null));
+}
+
+// The events and the marks in one list, in time order; an event and a mark at the same moment:
+// the event first (the change applies from then on).
+function withMarks(messages) {
+  const last = messages[messages.length - 1];
+  const until = shown && last ? timeMs(last.event.occurredAt) : Infinity;
+  const entries = [...marks.values()]
+    .filter((entry) => timeMs(entry.at) <= until)
+    .sort((a, b) => timeMs(a.at) - timeMs(b.at) || a.id - b.id);
+  const items = [];
+  let next = 0;
+  for (const message of messages) {
+    while (next < entries.length && timeMs(entries[next].at) < timeMs(message.event.occurredAt)) {
+      items.push({ entry: entries[next] });
+      next += 1;
+    }
+    items.push({ message });
+  }
+  for (; next < entries.length; next += 1) items.push({ entry: entries[next] });
+  return items;
+}
+
 function pendingRow(lanes, types) {
   const waitingFor = lanes.filter((l) => l !== "orders" || !types.has("OrderConfirmed"));
   const text = `waiting for ${waitingFor.join(", ")}…`;
@@ -157,7 +195,9 @@ function render() {
   const status = last ? last.status : document.getElementById("order-status").dataset.status;
 
   laneGrow(messages);
-  rows.replaceChildren(...messages.map((m) => row(m, t0, !displayed.has(m.event.seq))));
+  rows.replaceChildren(...withMarks(messages).map((item) => (item.entry
+    ? markRow(item.entry)
+    : row(item.message, t0, !displayed.has(item.message.event.seq)))));
   const waiting = awaited(types, status);
   if (waiting.length && !shown) rows.append(pendingRow(waiting, types));
   displayed = new Set(messages.map((m) => m.event.seq));
@@ -396,6 +436,33 @@ function latestStatus() {
   return latest ? latest.status : document.getElementById("order-status").dataset.status;
 }
 
+function addMark(entry) {
+  if (!entry || !Number.isInteger(entry.id) || typeof entry.label !== "string" || Number.isNaN(timeMs(String(entry.at)))) return;
+  marks.set(entry.id, entry);
+}
+
+// What touched the order so far, read when the socket opens (first and after a reconnect), so
+// a change made while the page was away still shows; later ones arrive on the socket.
+async function loadMarks() {
+  try {
+    const response = await fetch(`/orders/${orderId}/record`, { headers: { Accept: "application/json" } });
+    if (!response.ok) return;
+    const body = await response.json();
+    for (const entry of body.entries || []) addMark(entry);
+    if (!shown) render();
+  } catch (error) {
+    console.warn("the operator's record could not be read", error);
+  }
+}
+
+// A live mark for an order that had already finished before it is not this order's, unless it
+// names it: the socket reached every order in flight as the server saw them.
+function touchesThisOrder(entry) {
+  if (entry.orderId === orderId) return true;
+  const end = [...all.values()].find((m) => m.event.type === "OrderShipped" || m.event.type === "OrderCancelled");
+  return !end || timeMs(entry.at) <= timeMs(end.event.occurredAt);
+}
+
 const socket = new LiveSocket(`/ws/orders/${orderId}/`, {
   after: initial.length ? initial[initial.length - 1].event.seq : 0,
   gap: "prev",
@@ -404,6 +471,12 @@ const socket = new LiveSocket(`/ws/orders/${orderId}/`, {
     all.set(message.event.seq, message);
     if (!shown) render();
   },
+  onNotice(message) {
+    if (message.kind !== "record" || !message.entry || !touchesThisOrder(message.entry)) return;
+    addMark(message.entry);
+    if (!shown) render();
+  },
+  onOpen: loadMarks,
   onState: showConnection,
   // Until the order is finished, a quiet socket asks whether it missed the last event.
   expectMore: () => !isTerminal(latestStatus()),
