@@ -230,7 +230,18 @@ def control_fault(request: HttpRequest, fault_id: int) -> HttpResponse:
 @require_GET
 @_staff_json()
 def control_ledger(request: HttpRequest) -> HttpResponse:
-    return JsonResponse(ledger())
+    """The whole ledger, or with ``?order=<id>`` that order's verdict."""
+    if "order" not in request.GET:
+        return JsonResponse(ledger())
+    fields = _Fields(request.GET)
+    order_id = fields.whole("order", label="order (an order's id)")
+    if order_id is None:
+        problem = fields.errors.get("order", "order must be an order's id, e.g. ?order=17")
+        return error_response(ApiError.invalid({"order": problem}))
+    order = Order.objects.filter(pk=order_id).first() if order_id <= ID_MAX else None
+    if order is None:
+        return error_response(ApiError(404, "unknown_order", f"no order {order_id}"))
+    return JsonResponse(ledger(order=order))
 
 
 def _fault_item(fault: Fault) -> dict[str, Any]:
