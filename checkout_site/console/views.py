@@ -653,6 +653,9 @@ def _rerun_flips() -> list[dict[str, str]]:
     return flips
 
 
+_RERUN_EXAMPLE = {"flip": "idempotency/payment/off", "fault": "duplicate/payment"}
+
+
 def _flip(lever: str, target: str, value: str, label: str) -> dict[str, str]:
     return {"value": f"{lever}/{target}/{value}", "label": label, "lever": lever}
 
@@ -720,11 +723,17 @@ def order_rerun(request: HttpRequest, order_id: int) -> HttpResponse:
             "chosen": chosen,
             "rerun_of": Rerun.objects.filter(order_id=original.pk).first(),
             "sides": _rerun_sides(original, chosen),
-            "form": request.POST if request.method == "POST" else {},
+            # The article's example until the operator chooses another.
+            "form": request.POST if request.method == "POST" else _RERUN_EXAMPLE,
             "schemas": schema_guide(),
         },
         status=status,
     )
+
+
+def _flip_said(rerun: Rerun) -> str:
+    fault = f", with {rerun.fault_label()}" if rerun.fault else ""
+    return f"The same body, with {rerun.flip()}{fault}, for this order only"
 
 
 def _unfinished(order: Order) -> str:
@@ -748,7 +757,7 @@ def _rerun_sides(original: Order, chosen: Rerun | None) -> list[dict[str, Any]]:
                 "orderId": order.pk,
                 "status": events[-1]["status"] if events else order.status,
                 "messages": events,
-                "flip": "" if order.pk == original.pk else chosen.label() if chosen else "",
+                "flip": _flip_said(chosen) if chosen and order.pk != original.pk else "",
             }
         )
     return sides

@@ -60,7 +60,7 @@ export function renderVerdict(node, ledger) {
     el("p", { class: "ledger-verdict", dataset: { state } },
       el("span", { class: "pill", dataset: { healthy: String(ledger.healthy) } }, pill), " ",
       el("strong", { "data-ledger-headline": true }, headline(ledger))),
-    facts(ledger), subscribers(ledger), violations(ledger));
+    ...[facts(ledger), subscribers(ledger), violations(ledger)].filter(Boolean));
 }
 
 export class LedgerPanel {
