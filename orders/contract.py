@@ -397,8 +397,26 @@ class LedgerViolation(_Answer):
     detail: str
 
 
+class LedgerOrder(_Answer):
+    """What each service's own tables hold for one order (GET /control/ledger?order=<id>)."""
+
+    orderId: Id
+    status: str
+    inFlight: bool = Field(description="Still within its deadline, unfinished.")
+    charges: dict[str, int | str] = Field(
+        description="Payments by status (charged counts net of refunds), the amount charged and "
+        "the order's amount."
+    )
+    reservations: dict[str, int] = Field(
+        description="Reservations by state, the units they hold and the order's quantity."
+    )
+    emails: dict[str, int] = Field(description="E-mails sent, by kind.")
+    points: int = Field(ge=0, description="Loyalty awards for the order.")
+
+
 class Ledger(_Answer):
-    """GET /control/ledger: the invariants, checked now against every service's own tables."""
+    """GET /control/ledger: the invariants, checked now against every service's own tables;
+    with ``?order=<id>``, for that order alone (and its product's stock)."""
 
     healthy: bool
     violations: list[LedgerViolation]
@@ -410,3 +428,4 @@ class Ledger(_Answer):
         description="Per subscriber: stored events handled, waiting, dead-lettered, overdue."
     )
     checkedAt: str
+    order: LedgerOrder | None = Field(default=None, description="With ?order=<id> only.")

@@ -247,7 +247,21 @@ def _control_paths() -> dict[str, Any]:
                 {
                     "operationId": "control_ledger",
                     "summary": "The invariants, checked now against every service's tables.",
-                    "responses": {"200": _json(_ref(contract.Ledger), "The ledger's verdict.")},
+                    "parameters": [
+                        {
+                            "name": "order",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "integer", "minimum": 1},
+                            "description": "One order's verdict, with what each service holds "
+                            "for it.",
+                        }
+                    ],
+                    "responses": {
+                        "200": _json(_ref(contract.Ledger), "The ledger's verdict."),
+                        "404": _error("No order of that id."),
+                        "422": _error("`order` is not a whole number."),
+                    },
                 }
             )
         },

@@ -63,7 +63,7 @@ def order_page(request: HttpRequest, order_id: int) -> HttpResponse:
             "order": order,
             "status": status,
             "messages": messages,
-            "schemas": _schema_guide(),
+            "schemas": schema_guide(),
             "terminal": status in TERMINAL_STATUSES,
             "order_lanes": lanes_for(m["event"]["producer"] for m in messages),
         },
@@ -80,7 +80,7 @@ def compare(request: HttpRequest) -> HttpResponse:
             "customers": Customer.objects.order_by("pk"),
             "tokens": TEST_TOKENS,
             "max_quantity": settings.ORDER_MAX_QUANTITY,
-            "schemas": _schema_guide(),
+            "schemas": schema_guide(),
         },
     )
 
@@ -108,11 +108,11 @@ def _shop_context() -> dict[str, Any]:
             # The loyalty service's balance per customer, as its PointsAwarded events said.
             "points": {str(c.pk): {"points": c.points, "seq": c.points_seq} for c in customers},
         },
-        "schemas": _schema_guide(),
+        "schemas": schema_guide(),
     }
 
 
-def _schema_guide() -> dict[str, dict[str, Any]]:
+def schema_guide() -> dict[str, dict[str, Any]]:
     """What the pages say about each event type: its schema, who emits it, what kind it is."""
     return {
         name: {

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.db import IntegrityError, transaction
 
 from orders.contract import OrderRequest
@@ -15,8 +17,17 @@ class IdempotencyConflict(Exception):
     """The Idempotency-Key was used before for a different order."""
 
 
-def order_place(*, request: OrderRequest, idempotency_key: str | None = None) -> tuple[Order, bool]:
+def order_place(
+    *,
+    request: OrderRequest,
+    idempotency_key: str | None = None,
+    on_created: Callable[[Order], None] | None = None,
+) -> tuple[Order, bool]:
     """Store the order (INITIATED) and its OrderCreated event together.
+
+    ``on_created`` runs in the same transaction once the order has its id, before its event is
+    emitted: what a caller stores with it (the console's re-run, its levers for this order) is
+    committed with the order, before any service can see it.
 
     Returns the order and whether it was created now (False: the key's earlier order).
     """
@@ -38,6 +49,8 @@ def order_place(*, request: OrderRequest, idempotency_key: str | None = None) ->
                 idempotency_key=idempotency_key or None,
                 request_fingerprint=fingerprint,
             )
+            if on_created is not None:
+                on_created(order)
             event_emit(order_id=order.pk, payload=order_created_payload(order, request))
     except IntegrityError:
         # Two requests with one key raced; the other one won and its order is the answer.
@@ -53,7 +66,7 @@ def order_created_payload(order: Order, request: OrderRequest) -> schemas.Payloa
     """The order's OrderCreated, in the version the bus says producers emit now (the schema
     lever): the producer switches live, and every consumer upcasts what it gets."""
     amount = f"{order.amount:.2f}"
-    if hooks.schema_version_for("OrderCreated") == 1:
+    if hooks.schema_version_for("OrderCreated", order_id=order.pk) == 1:
         return schemas.OrderCreatedV1(
             userId=order.customer_id,
             productId=order.product_id,

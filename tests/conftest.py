@@ -332,11 +332,14 @@ def _bus_caches_forgotten() -> Iterator[None]:
     from checkout_site.console.control import services_state_forget
     from checkout_site.console.faults import faults_forget
     from checkout_site.console.levers import levers_forget
+    from checkout_site.console.order_scope import reruns_forget
 
     services_state_forget()
     faults_forget()
     levers_forget()
+    reruns_forget()
     yield
     services_state_forget()
     faults_forget()
     levers_forget()
+    reruns_forget()

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from checkout_site.console.consistency import INVARIANTS, ledger
 from orders.contract import OrderRequest
+from orders.models import Order
 from orders.placement import order_place
 from services.bus.models import Delivery, Event
 from services.inventory.models import Reservation
@@ -153,3 +154,100 @@ def test_an_unknown_event_id_in_an_inbox_changes_nothing(shipped):
     PaymentInbox.objects.create(event_id=uuid.uuid4(), event_type="OrderCreated", order_id=shipped)
 
     assert ledger()["healthy"]
+
+
+# --- One order's verdict (GET /control/ledger?order=<id>) -----------------------------------------
+
+
+def _staff() -> Client:
+    staff = Client()
+    staff.force_login(user_make("op", staff=True))
+    return staff
+
+
+def test_one_shipped_order_has_a_healthy_verdict_of_its_own(shipped):
+    body = _staff().get(f"/control/ledger?order={shipped}").json()
+
+    assert body["healthy"] and body["violations"] == []
+    assert body["orders"] == 1
+    assert body["order"]["orderId"] == shipped and body["order"]["status"] == "SHIPPED"
+    assert body["order"]["charges"]["charged"] == 1
+    assert body["order"]["charges"]["chargedAmount"] == body["order"]["charges"]["orderAmount"]
+    assert body["order"]["reservations"] == {
+        "reserved": 1,
+        "released": 0,
+        "rejected": 0,
+        "void": 0,
+        "unitsHeld": 1,
+        "quantity": 1,
+    }
+    assert body["order"]["emails"] == {"confirmed": 1, "cancelled": 0}
+    assert body["subscribers"]["payment"]["handled"] == 1
+    assert body["subscribers"]["orders"]["handled"] == 3
+    assert "order" not in ledger(), "the whole ledger names no one order"
+
+
+def test_an_order_charged_twice_is_named_in_its_own_verdict_and_not_in_another(
+    shipped, customer, product
+):
+    other, _ = order_place(
+        request=OrderRequest(userId=123, productId=456, quantity=1, paymentToken="tok_abc123")
+    )
+    InProcessBus().drain()
+    Payment.objects.create(
+        order_id=shipped, amount=Decimal("89.00"), status="CHARGED", guarded=False
+    )
+
+    twice = ledger(order=Order.objects.get(pk=shipped))
+    once = ledger(order=other)
+
+    assert not twice["healthy"]
+    assert _named(twice, "one_charge_per_order") == [
+        (shipped, f"order {shipped}: charged 2 times (178.00 in all), net of refunds")
+    ]
+    assert twice["order"]["charges"]["charged"] == 2
+    assert once["healthy"] and once["order"]["charges"]["charged"] == 1
+
+
+def test_duplicates_suppressed_are_counted_for_the_order_alone(shipped):
+    Delivery.objects.filter(order_id=shipped, service="payment").update(duplicates=2)
+    Delivery.objects.create(
+        event_id=uuid.uuid4(),
+        service="payment",
+        seq=9999,
+        event_type="OrderCreated",
+        order_id=shipped + 1,
+        status="handled",
+        duplicates=5,
+        received_at=timezone.now(),
+        settled_at=timezone.now(),
+    )
+
+    assert ledger(order=Order.objects.get(pk=shipped))["duplicatesSuppressed"] == 2
+    assert ledger()["duplicatesSuppressed"] == 7
+
+
+@pytest.mark.parametrize(
+    ("query", "status", "field"),
+    [("order=", 422, "order"), ("order=abc", 422, "order"), ("order=-3", 422, "order")],
+)
+def test_a_bad_order_is_refused_naming_the_field(shipped, query, status, field):
+    answer = _staff().get(f"/control/ledger?{query}")
+
+    assert answer.status_code == status
+    assert answer.json()["field"] == field
+
+
+def test_an_unknown_order_is_404(shipped):
+    staff = _staff()
+    for order_id in (shipped + 1000, 10**18 - 1):
+        answer = staff.get(f"/control/ledger?order={order_id}")
+        assert answer.status_code == 404, order_id
+        assert answer.json()["error"] == "unknown_order"
+
+
+def test_one_orders_verdict_is_staff_only(shipped, client):
+    answer = client.get(f"/control/ledger?order={shipped}")
+
+    assert answer.status_code == 403
+    assert "order" not in answer.json()

@@ -14,6 +14,8 @@ class ConsoleConfig(AppConfig):
         from checkout_site.console import control, heartbeat  # noqa: F401
         from checkout_site.console.faults import faults_install
         from checkout_site.console.levers import levers_install
+        from checkout_site.console.rerun import rerun_install
 
         faults_install()
         levers_install()
+        rerun_install()

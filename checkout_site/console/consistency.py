@@ -18,7 +18,9 @@ nothing doubled, whatever the bus did (kills, restarts, duplicates, disorder). T
   types it is subscribed to now; past the deadline, one that is none of these was lost.
 
 ``check_consistency`` prints it; ``ledger`` is the same check as the console's JSON
-(GET /control/ledger), each violation under its invariant's name.
+(GET /control/ledger), each violation under its invariant's name. ``ledger(order_id=...)`` is the
+same check again for one order (GET /control/ledger?order=<id>): its own invariants, its
+product's stock, its events per subscriber, and what each service's tables hold for it.
 """
 
 from __future__ import annotations
@@ -107,14 +109,18 @@ class ConsistencyReport:
         return sorted({v.order_id for v in self.violations if v.order_id is not None})
 
 
-def consistency_check(*, deadline_s: float | None = None, batch: int = 2000) -> ConsistencyReport:
+def consistency_check(
+    *, deadline_s: float | None = None, batch: int = 2000, order: Order | None = None
+) -> ConsistencyReport:
+    """Every invariant over every order, or over ``order`` alone (and its product's stock)."""
     deadline = settings.ORDER_DEADLINE_SECONDS if deadline_s is None else deadline_s
     cutoff = timezone.now() - timedelta(seconds=deadline)
     violations: list[Violation] = []
     checked = in_flight = 0
     last_id = 0
+    scope = Order.objects.all() if order is None else Order.objects.filter(pk=order.pk)
     while True:
-        orders = list(Order.objects.filter(pk__gt=last_id).order_by("pk")[:batch])
+        orders = list(scope.filter(pk__gt=last_id).order_by("pk")[:batch])
         if not orders:
             break
         last_id = orders[-1].pk
@@ -128,9 +134,12 @@ def consistency_check(*, deadline_s: float | None = None, batch: int = 2000) -> 
                 for invariant, problem in problems
             )
         violations.extend(_doubled_effects([o.pk for o in orders]))
-    stocks = list(Stock.objects.all())
+    stock_scope = Stock.objects.all()
+    if order is not None:
+        stock_scope = stock_scope.filter(product_id=order.product_id)
+    stocks = list(stock_scope)
     violations.extend(_stock_check(stocks))
-    settled, lost = _events_settled(cutoff)
+    settled, lost = _events_settled(cutoff, order_id=None if order is None else order.pk)
     violations.extend(lost)
     return ConsistencyReport(
         orders=checked,
@@ -141,10 +150,14 @@ def consistency_check(*, deadline_s: float | None = None, batch: int = 2000) -> 
     )
 
 
-def ledger(*, deadline_s: float | None = None) -> dict[str, Any]:
-    """GET /control/ledger: ``consistency_check`` as the contract's JSON."""
-    report = consistency_check(deadline_s=deadline_s)
-    suppressed = Delivery.objects.aggregate(n=Sum("duplicates"))["n"] or 0
+def ledger(*, deadline_s: float | None = None, order: Order | None = None) -> dict[str, Any]:
+    """GET /control/ledger: ``consistency_check`` as the contract's JSON; for one ``order``,
+    with what each service's tables hold for it (``order``)."""
+    report = consistency_check(deadline_s=deadline_s, order=order)
+    deliveries = (
+        Delivery.objects.all() if order is None else Delivery.objects.filter(order_id=order.pk)
+    )
+    suppressed = deliveries.aggregate(n=Sum("duplicates"))["n"] or 0
     return Ledger(
         healthy=report.clean,
         violations=[
@@ -157,7 +170,44 @@ def ledger(*, deadline_s: float | None = None) -> dict[str, Any]:
         inFlight=report.in_flight,
         subscribers=report.subscribers,
         checkedAt=timezone.now().isoformat(),
-    ).model_dump(mode="json")
+        **({} if order is None else {"order": _order_books(order, report)}),
+    ).model_dump(mode="json", exclude_unset=True)
+
+
+def _order_books(order: Order, report: ConsistencyReport) -> dict[str, Any]:
+    """What each service's own tables hold for one order, as the per-order ledger shows it.
+    Nothing in it is personal: counts, amounts and kinds, never a token or an address."""
+    payments = Counter(Payment.objects.filter(order_id=order.pk).values_list("status", flat=True))
+    charged = Payment.objects.filter(order_id=order.pk, status=Payment.Status.CHARGED)
+    reservations = Reservation.objects.filter(order_id=order.pk)
+    states = Counter(reservations.values_list("state", flat=True))
+    held = reservations.filter(state=Reservation.State.RESERVED).aggregate(n=Sum("quantity"))
+    emails = Counter(
+        SentNotification.objects.filter(order_id=order.pk).values_list("kind", flat=True)
+    )
+    return {
+        "orderId": order.pk,
+        "status": order.status,
+        "inFlight": report.in_flight > 0,
+        "charges": {
+            "charged": payments[Payment.Status.CHARGED],
+            "refunded": payments[Payment.Status.REFUNDED],
+            "declined": payments[Payment.Status.DECLINED],
+            "void": payments[Payment.Status.VOID],
+            "chargedAmount": f"{charged.aggregate(n=Sum('amount'))['n'] or 0:.2f}",
+            "orderAmount": f"{order.amount:.2f}",
+        },
+        "reservations": {
+            "reserved": states[Reservation.State.RESERVED],
+            "released": states[Reservation.State.RELEASED],
+            "rejected": states[Reservation.State.REJECTED],
+            "void": states[Reservation.State.VOID],
+            "unitsHeld": held["n"] or 0,
+            "quantity": order.quantity,
+        },
+        "emails": {kind: emails[kind] for kind in SentNotification.Kind.values},
+        "points": PointsAward.objects.filter(order_id=order.pk).count(),
+    }
 
 
 def _doubled_effects(ids: list[int]) -> list[Violation]:
@@ -206,7 +256,9 @@ def _doubled_effects(ids: list[int]) -> list[Violation]:
     return found
 
 
-def _events_settled(cutoff: datetime) -> tuple[dict[str, dict[str, int]], list[Violation]]:
+def _events_settled(
+    cutoff: datetime, *, order_id: int | None = None
+) -> tuple[dict[str, dict[str, int]], list[Violation]]:
     """Each subscriber's stored events by where they are, and those lost past the deadline:
     the events of the types it is subscribed to now, from where its subscription began.
 
@@ -218,6 +270,8 @@ def _events_settled(cutoff: datetime) -> tuple[dict[str, dict[str, int]], list[V
     lost: list[Violation] = []
     for sub in subscribers().values():
         events = Event.objects.filter(subscribed_events(sub.name), mode=Event.Mode.EVENTS)
+        if order_id is not None:
+            events = events.filter(order_id=order_id)
         recorded = Delivery.objects.filter(service=sub.name, event_id=OuterRef("event_id"))
         settled = events.filter(
             Exists(sub.inbox.objects.filter(event_id=OuterRef("event_id")))

@@ -29,6 +29,7 @@ from celery import current_task
 from django.db import IntegrityError, transaction
 
 from checkout_site.console.models import Crash, Fault
+from checkout_site.console.order_scope import rerun_fault
 from checkout_site.console.record import record_fault
 from services.bus import hooks
 from services.bus.hooks import DeliveryFailure, delivery_note
@@ -100,9 +101,15 @@ def faults_forget() -> None:
 
 
 def fault_find(*, service: str, kind: str, order_id: int | None) -> ActiveFault | None:
+    """The fault of ``kind`` acting on this order at ``service``: one the operator switched
+    on, or the one a re-run placed the order with (id 0: it is no row of the table)."""
     for fault in faults_active():
         if fault.kind == kind and fault.applies_to(service, order_id):
             return fault
+    if order_id is not None and (
+        label := rerun_fault(service=service, kind=kind, order_id=order_id)
+    ):
+        return ActiveFault(0, service, kind, 0.0, order_id, label)
     return None
 
 

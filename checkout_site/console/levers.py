@@ -34,7 +34,7 @@ takes the events stored from then on.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, get_args
 
 from django.conf import settings
@@ -161,22 +161,34 @@ def levers_forget() -> None:
 def lever_policy(service: str) -> Policy:
     """The bus's policy for ``service``, from its levers (the provider ``levers_install`` sets)."""
     state = levers_state()
-    idempotency = state["idempotency"].get(service, "on")
-    delivery = state["delivery"].get(service, "at-least-once")
-    policy = _POLICIES[idempotency]
-    ack = "early" if delivery == "at-most-once" else "late"
+    policy = Policy()
+    for lever in DEFAULTS:
+        policy = policy_with(policy, lever=lever, value=state[lever].get(service, DEFAULTS[lever]))
     notes = [
         f"{lever} {state[lever][service]} at {service}"
         for lever in DEFAULTS
         if state[lever].get(service, DEFAULTS[lever]) != DEFAULTS[lever]
     ]
-    return Policy(
-        inbox=policy.inbox,
-        effect_checked=policy.effect_checked,
-        effect_unique=policy.effect_unique,
-        ack=ack,
-        note="; ".join(notes),
-    )
+    return replace(policy, note="; ".join(notes))
+
+
+def policy_with(policy: Policy, *, lever: str, value: str, note: str = "") -> Policy:
+    """``policy`` with one lever set to ``value``: idempotency's layers or delivery's
+    acknowledgement, the other kept; ``note`` replaces what the policy's note says of it."""
+    if lever == "idempotency":
+        layers = _POLICIES[value]
+        policy = replace(
+            policy,
+            inbox=layers.inbox,
+            effect_checked=layers.effect_checked,
+            effect_unique=layers.effect_unique,
+        )
+    elif lever == "delivery":
+        policy = replace(policy, ack="early" if value == "at-most-once" else "late")
+    if not note:
+        return policy
+    kept = [n for n in policy.note.split("; ") if n and not n.startswith(f"{lever} ")]
+    return replace(policy, note="; ".join([*kept, note]))
 
 
 def lever_is_unsafe(lever: str, value: str) -> bool:

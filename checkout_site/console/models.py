@@ -190,3 +190,43 @@ class RecordEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%H:%M:%S} {self.label}"
+
+
+class Rerun(models.Model):
+    """A finished order placed again with one lever flipped for the new order only (the
+    counterfactual re-run), and the fault that makes the flip bite, if any. The row is stored
+    in the new order's own transaction, so every process that sees the order sees its levers."""
+
+    order_id = models.BigIntegerField(unique=True)
+    original_id = models.BigIntegerField(db_index=True)
+    lever = models.CharField(max_length=16, choices=LeverChange.Lever.choices)
+    # As in LeverChange: the service, or the event type a schema lever switches.
+    service = models.CharField(max_length=20)
+    value = models.CharField(max_length=20)
+    event_type = models.CharField(max_length=40, blank=True)
+    fault = models.CharField(max_length=16, blank=True)
+    fault_service = models.CharField(max_length=20, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    created_by = models.CharField(max_length=150, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return self.label()
+
+    def flip(self) -> str:
+        """The lever as it was flipped for this order: "idempotency off at payment"."""
+        return LeverChange(
+            lever=self.lever, service=self.service, value=self.value, event_type=self.event_type
+        ).label()
+
+    def fault_label(self) -> str:
+        if not self.fault:
+            return ""
+        what = {Fault.Kind.DUPLICATE: "a duplicate delivery", Fault.Kind.CRASH: "a worker crash"}
+        return f"{what.get(self.fault, self.fault)} at {self.fault_service}"
+
+    def label(self) -> str:
+        fault = f", with {self.fault_label()}" if self.fault else ""
+        return f"order {self.order_id}: re-run of order {self.original_id}, {self.flip()}{fault}"

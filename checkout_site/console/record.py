@@ -23,7 +23,7 @@ from django.db import transaction
 from django.db.models import Exists, Min, OuterRef, Q
 
 from checkout_site.console.metrics import TERMINAL_EVENTS
-from checkout_site.console.models import Fault, LeverChange, RecordEntry
+from checkout_site.console.models import Fault, LeverChange, RecordEntry, Rerun
 from orders.live import order_notices_send
 from orders.models import TERMINAL_STATUSES, Order
 from services.bus.models import Event
@@ -58,6 +58,20 @@ def record_fault(fault: Fault, *, on: bool, by: str) -> RecordEntry:
         by=by,
         order_id=fault.order_id,
         fault_id=fault.pk,
+    )
+    _announce_on_commit(entry)
+    return entry
+
+
+def record_rerun(rerun: Rerun) -> RecordEntry:
+    """The entry for a counterfactual re-run: its flip, for the one order it placed."""
+    fault = f", with {rerun.fault_label()}" if rerun.fault else ""
+    scope = f"for order {rerun.order_id} only (re-run of {rerun.original_id})"
+    entry = RecordEntry.objects.create(
+        action=RecordEntry.Action.LEVER,
+        label=f"{rerun.flip()} {scope}{fault}",
+        by=rerun.created_by,
+        order_id=rerun.order_id,
     )
     _announce_on_commit(entry)
     return entry
@@ -106,9 +120,10 @@ def order_flight(order_id: int) -> Flight:
 
 
 def entry_touches(*, at: datetime, named: int | None, flight: Flight) -> bool:
-    """The rule: named the order, or happened while it was in flight."""
-    if named == flight.order_id:
-        return True
+    """The rule: an entry that names an order touches that order alone (a fault or a re-run for
+    one order changes nothing for the others); one for every order touches those in flight."""
+    if named is not None:
+        return named == flight.order_id
     if flight.first is None or at < flight.first:
         return False
     return flight.end is None or at <= flight.end
@@ -119,7 +134,7 @@ def record_touching(order_id: int) -> list[RecordEntry]:
     flight = order_flight(order_id)
     touching = Q(order_id=order_id)
     if flight.first is not None:
-        during = Q(at__gte=flight.first)
+        during = Q(order_id__isnull=True, at__gte=flight.first)
         if flight.end is not None:
             during &= Q(at__lte=flight.end)
         touching |= during
@@ -128,11 +143,13 @@ def record_touching(order_id: int) -> list[RecordEntry]:
 
 
 def orders_touched_now(entry: RecordEntry) -> list[int]:
-    """The orders a change that just happened touches: the one it names, and those in flight.
+    """The orders a change that just happened touches: the one it names, or those in flight.
 
     In flight is read from the orders' status (not yet SHIPPED or CANCELLED), which the order
     service keeps in step with the log; an order with no event yet is not in flight.
     """
+    if entry.order_id is not None:
+        return [entry.order_id] if Order.objects.filter(pk=entry.order_id).exists() else []
     has_events = Event.objects.filter(order_id=OuterRef("pk"))
     in_flight = (
         Order.objects.exclude(status__in=TERMINAL_STATUSES)
@@ -140,10 +157,7 @@ def orders_touched_now(entry: RecordEntry) -> list[int]:
         .order_by("-pk")
         .values_list("pk", flat=True)[:LIVE_ORDERS_MAX]
     )
-    touched = set(in_flight)
-    if entry.order_id is not None and Order.objects.filter(pk=entry.order_id).exists():
-        touched.add(entry.order_id)
-    return sorted(touched)
+    return sorted(in_flight)
 
 
 def record_announce(entry: RecordEntry) -> None:

@@ -20,6 +20,7 @@ urlpatterns = [
     path("control/faults", console.control_faults, name="control_faults"),
     path("control/faults/<int:fault_id>", console.control_fault, name="control_fault"),
     path("control/ledger", console.control_ledger, name="control_ledger"),
+    path("orders/<int:order_id>/rerun", console.order_rerun, name="order_rerun"),
     path("services/status", console.service_status, name="service_status"),
     path("orders/<int:order_id>/record", console.order_record, name="order_record"),
     path("metrics", console.metrics, name="metrics"),

@@ -54,8 +54,16 @@ from checkout_site.console.levers import (
 )
 from checkout_site.console.lifecycle import events_lifecycle
 from checkout_site.console.metrics import CheckoutCollector, delivery_counters, latency, throughput
-from checkout_site.console.models import Crash, Fault
+from checkout_site.console.models import Crash, Fault, Rerun
 from checkout_site.console.record import record_json, record_recent, record_touching, record_window
+from checkout_site.console.rerun import (
+    RERUN_FAULTS,
+    NotFinished,
+    rerun_place,
+    rerun_validate,
+    reruns_of,
+    reruns_recent,
+)
 from checkout_site.console.search import OrderFilter, orders_find
 from orders.contract import (
     ID_MAX,
@@ -68,7 +76,9 @@ from orders.contract import (
     error_response,
     json_body,
 )
-from orders.models import Customer, Order, OrderStatus, Product
+from orders.live import event_messages
+from orders.models import TERMINAL_STATUSES, Customer, Order, OrderStatus, Product
+from orders.pages import schema_guide
 from services.bus.broker import queue_depths
 from services.bus.models import DeadLetter, Delivery, Event
 from services.bus.redrive import dead_letters_redrive
@@ -230,7 +240,18 @@ def control_fault(request: HttpRequest, fault_id: int) -> HttpResponse:
 @require_GET
 @_staff_json()
 def control_ledger(request: HttpRequest) -> HttpResponse:
-    return JsonResponse(ledger())
+    """The whole ledger, or with ``?order=<id>`` that order's verdict."""
+    if "order" not in request.GET:
+        return JsonResponse(ledger())
+    fields = _Fields(request.GET)
+    order_id = fields.whole("order", label="order (an order's id)")
+    if order_id is None:
+        problem = fields.errors.get("order", "order must be an order's id, e.g. ?order=17")
+        return error_response(ApiError.invalid({"order": problem}))
+    order = Order.objects.filter(pk=order_id).first() if order_id <= ID_MAX else None
+    if order is None:
+        return error_response(ApiError(404, "unknown_order", f"no order {order_id}"))
+    return JsonResponse(ledger(order=order))
 
 
 def _fault_item(fault: Fault) -> dict[str, Any]:
@@ -425,6 +446,7 @@ def console_home(request: HttpRequest) -> HttpResponse:
             lever_rows=_lever_rows(),
             lever_values={"idempotency": IDEMPOTENCY, "delivery": DELIVERY},
             record=record_recent(),
+            reruns=reruns_recent(),
             schema_rows=[
                 {"type": name, "versions": defined, "version": schema_versions()[name]}
                 for name, defined in schema_types().items()
@@ -630,6 +652,140 @@ def console_orders(request: HttpRequest) -> HttpResponse:
             form=q,
         ),
     )
+
+
+# --- The counterfactual re-run ------------------------------------------------------------------
+
+
+# The flips the re-run form offers, as (lever, service or event type, value, label).
+def _rerun_flips() -> list[dict[str, str]]:
+    flips = []
+    for service in subscribers():
+        for value in IDEMPOTENCY[1:]:
+            flips.append(_flip("idempotency", service, value, f"idempotency {value} at {service}"))
+        flips.append(
+            _flip("delivery", service, "at-most-once", f"delivery at-most-once to {service}")
+        )
+    for name, defined in schema_types().items():
+        for version in defined:
+            flips.append(_flip("schema", name, str(version), f"{name} v{version}"))
+    for name, s in subscribers().items():
+        if not s.subscribed_by_default:
+            for event_type in sorted(s.handles):
+                flips.append(
+                    _flip("subscription", name, event_type, f"{name} subscribed to {event_type}")
+                )
+    return flips
+
+
+_RERUN_EXAMPLE = {"flip": "idempotency/payment/off", "fault": "duplicate/payment"}
+
+
+def _flip(lever: str, target: str, value: str, label: str) -> dict[str, str]:
+    return {"value": f"{lever}/{target}/{value}", "label": label, "lever": lever}
+
+
+def _rerun_lever(raw: str) -> dict[str, Any]:
+    """The form's "lever/service/value" as the body POST /control/levers takes."""
+    lever, _, rest = raw.partition("/")
+    target, _, value = rest.partition("/")
+    if lever == "schema":
+        return {
+            "lever": lever,
+            "eventType": target,
+            "version": int(value) if value.isdigit() else value,
+        }
+    if lever == "subscription":
+        return {"lever": lever, "service": target, "eventType": value, "value": "on"}
+    return {"lever": lever or raw, "service": target, "value": value}
+
+
+@staff_member_required
+@require_http_methods(["GET", "HEAD", "POST"])
+def order_rerun(request: HttpRequest, order_id: int) -> HttpResponse:
+    """From a finished order, "run this again with …": the form, then both journeys."""
+    original = (
+        Order.objects.select_related("customer", "product").filter(pk=order_id).first()
+        if order_id <= ID_MAX
+        else None
+    )
+    if original is None:
+        return render(request, "orders/rerun.html", {"missing": order_id}, status=404)
+    problem, status = "", 200
+    if request.method == "POST":
+        if refused := _lacks(request, LEVERS_PULL):
+            return refused
+        fault, _, fault_service = (request.POST.get("fault") or "").partition("/")
+        data = {
+            **_rerun_lever(request.POST.get("flip", "")),
+            "fault": fault,
+            "faultService": fault_service,
+        }
+        try:
+            placed = rerun_place(original=original, wish=rerun_validate(data), by=_who(request))
+        except NotFinished:
+            problem, status = _unfinished(original), 409
+        except ApiError as exc:
+            named = f" ({exc.field})" if exc.field else ""
+            problem, status = f"nothing placed{named}: {exc.message}", exc.status
+        else:
+            return redirect(f"{request.path}?new={placed.pk}")
+    reruns = reruns_of(original.pk)
+    wanted = _Fields(request.GET).whole("new")
+    chosen = next((r for r in reruns if r.order_id == wanted), reruns[0] if reruns else None)
+    return render(
+        request,
+        "orders/rerun.html",
+        {
+            "original": original,
+            "finished": original.status in TERMINAL_STATUSES,
+            "unfinished": "" if original.status in TERMINAL_STATUSES else _unfinished(original),
+            "problem": problem,
+            "flips": _rerun_flips(),
+            "services": list(subscribers()),
+            "fault_kinds": [(k, Fault.Kind(k).label) for k in RERUN_FAULTS],
+            "reruns": reruns,
+            "chosen": chosen,
+            "rerun_of": Rerun.objects.filter(order_id=original.pk).first(),
+            "sides": _rerun_sides(original, chosen),
+            # The article's example until the operator chooses another.
+            "form": request.POST if request.method == "POST" else _RERUN_EXAMPLE,
+            "schemas": schema_guide(),
+        },
+        status=status,
+    )
+
+
+def _flip_said(rerun: Rerun) -> str:
+    fault = f", with {rerun.fault_label()}" if rerun.fault else ""
+    return f"The same body, with {rerun.flip()}{fault}, for this order only"
+
+
+def _unfinished(order: Order) -> str:
+    return (
+        f"order {order.pk} is still {order.status}: a re-run starts from a finished order "
+        "(SHIPPED or CANCELLED), so that there is a whole journey to compare it with"
+    )
+
+
+def _rerun_sides(original: Order, chosen: Rerun | None) -> list[dict[str, Any]]:
+    """What each side of the comparison starts with: its order and its stored events."""
+    orders = [original.pk] + ([chosen.order_id] if chosen else [])
+    sides = []
+    for pk in orders:
+        order = Order.objects.filter(pk=pk).first()
+        if order is None:
+            continue
+        events = event_messages(order.events.all())
+        sides.append(
+            {
+                "orderId": order.pk,
+                "status": events[-1]["status"] if events else order.status,
+                "messages": events,
+                "flip": _flip_said(chosen) if chosen and order.pk != original.pk else "",
+            }
+        )
+    return sides
 
 
 # --- Prometheus -----------------------------------------------------------------------------------

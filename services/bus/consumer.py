@@ -81,7 +81,7 @@ def _consume(
 ) -> Outcome:
     handler = handler_for(service, envelope.type)
     inbox = subscriber(service).inbox
-    policy = hooks.policy_for(service)
+    policy = hooks.policy_for(service, order_id=envelope.orderId)
     context = hooks.DeliveryContext(
         service=service,
         event_id=str(envelope.eventId),

@@ -30,6 +30,11 @@ an older deployment knows.
 Which event types each service is subscribed to now is asked of the provider the site registers
 with ``subscriptions_use`` (the operator's subscription lever); with none registered, or one that
 fails, the registry's defaults hold (services/bus/registry.py).
+
+One order can be delivered under levers of its own (the console's counterfactual re-run): the
+provider registered with ``order_levers_use`` is asked first, by order, for a policy, a schema
+version and extra subscribers, and has no say (None, nothing) for every other order. Whatever it
+does not answer, the per-service providers above answer as for any order.
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, TypeVar
+from typing import TYPE_CHECKING, Literal, Protocol, TypeVar
 
 from services.bus.schemas import versions
 
@@ -98,6 +103,7 @@ class DeliveryContext:
 _delivery: ContextVar[DeliveryContext | None] = ContextVar("delivery", default=None)
 
 F = TypeVar("F")
+R = TypeVar("R")
 
 
 class DeliveryFailure(RuntimeError):
@@ -129,8 +135,42 @@ def policy_use(provider: PolicyFor) -> PolicyFor:
     return provider
 
 
-def policy_for(service: str) -> Policy:
-    """The policy for ``service`` now; the default if no provider or the provider fails."""
+class OrderLevers(Protocol):
+    """The site's say in how one order's events travel, instead of every order's."""
+
+    def policy(self, service: str, order_id: int) -> Policy | None: ...
+
+    def schema_version(self, type_name: str, order_id: int) -> int | None: ...
+
+    def subscribers(self, event_type: str, order_id: int) -> tuple[str, ...]: ...
+
+
+_order_levers: list[OrderLevers] = []
+
+
+def order_levers_use(provider: OrderLevers) -> OrderLevers:
+    """The site's order-scoped levers; one provider, the last one set."""
+    _order_levers[:] = [provider]
+    return provider
+
+
+def _order_say(ask: Callable[[OrderLevers], R], what: str) -> R | None:
+    if not _order_levers:
+        return None
+    try:
+        return ask(_order_levers[0])
+    except Exception:
+        log.warning("order levers failed; %s as for every order", what, exc_info=True)
+        return None
+
+
+def policy_for(service: str, *, order_id: int | None = None) -> Policy:
+    """The policy for ``service`` now (for ``order_id``, if it has levers of its own); the
+    default if no provider or the provider fails."""
+    if order_id is not None:
+        own = _order_say(lambda levers: levers.policy(service, order_id), service)
+        if own is not None:
+            return own
     if not _policy:
         return DEFAULT_POLICY
     try:
@@ -150,9 +190,14 @@ def schema_versions_use(provider: SchemaVersionFor) -> SchemaVersionFor:
     return provider
 
 
-def schema_version_for(type_name: str) -> int:
-    """The version of ``type_name`` to emit now: the provider's, if it names one defined."""
+def schema_version_for(type_name: str, *, order_id: int | None = None) -> int:
+    """The version of ``type_name`` to emit now (for ``order_id``, if it has levers of its
+    own): the provider's, if it names one defined."""
     defined = versions(type_name)
+    if order_id is not None:
+        own = _order_say(lambda levers: levers.schema_version(type_name, order_id), type_name)
+        if own in defined:
+            return own
     if _schema_version:
         try:
             wanted = _schema_version[0](type_name)
@@ -190,6 +235,11 @@ def subscriptions_now() -> Subscriptions | None:
     except Exception:
         log.warning("subscriptions provider failed; the defaults hold", exc_info=True)
         return None
+
+
+def order_subscribers(event_type: str, order_id: int) -> tuple[str, ...]:
+    """Services subscribed to ``event_type`` for this order only, besides those of every order."""
+    return _order_say(lambda levers: levers.subscribers(event_type, order_id), event_type) or ()
 
 
 @contextmanager

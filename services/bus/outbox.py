@@ -90,7 +90,7 @@ def outbox_flush(events: Iterable[Event]) -> list[int]:
     for event in events:
         envelope = event.envelope()
         try:
-            for service in subscribers_of(event.type):
+            for service in _receivers(event):
                 event_send(event, service=service, envelope=envelope)
         except (OperationalError, OSError) as exc:
             log.warning("broker unreachable, seq %s left for the relay: %s", event.seq, exc)
@@ -101,13 +101,20 @@ def outbox_flush(events: Iterable[Event]) -> list[int]:
     return sent
 
 
+def _receivers(event: Event) -> tuple[str, ...]:
+    """Who is subscribed to the event's type now, and who is for its order only."""
+    every = subscribers_of(event.type)
+    own = hooks.order_subscribers(event.type, event.order_id)
+    return every + tuple(s for s in own if s not in every) if own else every
+
+
 def event_send(event: Event, *, service: str, envelope: dict[str, Any] | None = None) -> None:
     """Put one stored event on ``service``'s queue, with the copies the hooks ask for; raises
     what the broker raises. The outbox's send, and a replay's (services/bus/replay.py)."""
     from services.bus.tasks import delivery_task
 
     envelope = event.envelope() if envelope is None else envelope
-    deliver = delivery_task(service)
+    deliver = delivery_task(service, order_id=event.order_id)
     # argsrepr: Celery would otherwise put a repr of the whole envelope, payment token
     # included, in the message headers: a quarter of a publish's CPU.
     deliver.apply_async(

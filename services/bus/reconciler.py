@@ -181,7 +181,7 @@ def _send(service: str, event: Event) -> bool:
     from services.bus.tasks import delivery_task
 
     try:
-        delivery_task(service).apply_async(
+        delivery_task(service, order_id=event.order_id).apply_async(
             args=(service, event.envelope()), queue=service, retry=False
         )
     except (OperationalError, OSError) as exc:

@@ -17,9 +17,9 @@ def dead_letters_redrive(letters: QuerySet[DeadLetter]) -> int:
         with transaction.atomic():
             DeadLetter.objects.filter(pk=letter.pk).update(redriven_at=timezone.now())
             transaction.on_commit(
-                lambda letter=letter: delivery_task(letter.service).apply_async(
-                    args=(letter.service, letter.envelope), queue=letter.service
-                )
+                lambda letter=letter: delivery_task(
+                    letter.service, order_id=letter.order_id
+                ).apply_async(args=(letter.service, letter.envelope), queue=letter.service)
             )
         count += 1
     return count

@@ -96,6 +96,8 @@ def deliver_once(self: Any, service: str, envelope: dict[str, Any], injected: st
     return _deliver(self, service, envelope, injected)
 
 
-def delivery_task(service: str) -> Task:
-    """The task that carries an event to ``service`` now, by its policy's acknowledgement."""
-    return deliver_once if hooks.policy_for(service).ack == "early" else deliver
+def delivery_task(service: str, *, order_id: int | None = None) -> Task:
+    """The task that carries an event (of ``order_id``) to ``service`` now, by its policy's
+    acknowledgement."""
+    early = hooks.policy_for(service, order_id=order_id).ack == "early"
+    return deliver_once if early else deliver

@@ -1,0 +1,67 @@
+"""What a re-run placed an order under: read once per order and process, then kept.
+
+A re-run's ``Rerun`` row is stored in its order's own transaction and never changes, so an
+answer, "none" included, holds for as long as the order exists: a process pays one query per
+order it sees, and a delivery a dict lookup. The console's re-run (rerun.py) writes the rows;
+its order-scoped levers and the fault hooks (faults.py) read them here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+from checkout_site.console.models import Rerun
+
+SUBSCRIPTION = "subscription"
+
+
+@dataclass(frozen=True)
+class RerunLevers:
+    """The re-run's levers, as ``hooks.OrderLevers`` asks for them (the order-scoped provider)."""
+
+    order_id: int
+    original_id: int
+    lever: str
+    service: str
+    value: str
+    event_type: str
+    fault: str
+    fault_service: str
+
+    @property
+    def note(self) -> str:
+        what = self.event_type if self.lever == SUBSCRIPTION else ""
+        at = f"for {what} at {self.service}" if what else f"at {self.service}"
+        return f"{self.lever} {self.value} {at}, order {self.order_id} only"
+
+
+@lru_cache(maxsize=4096)
+def rerun_for(order_id: int) -> RerunLevers | None:
+    """The re-run that placed ``order_id``, or None for an order placed any other way."""
+    row = Rerun.objects.filter(order_id=order_id).first()
+    if row is None:
+        return None
+    return RerunLevers(
+        order_id=row.order_id,
+        original_id=row.original_id,
+        lever=row.lever,
+        service=row.service,
+        value=row.value,
+        event_type=row.event_type,
+        fault=row.fault,
+        fault_service=row.fault_service,
+    )
+
+
+def reruns_forget() -> None:
+    """Drop this process's cache (a test whose database was rolled back reuses order ids)."""
+    rerun_for.cache_clear()
+
+
+def rerun_fault(*, service: str, kind: str, order_id: int) -> str:
+    """The label of the re-run's fault when it acts here (this order, service and kind), or ""."""
+    rerun = rerun_for(order_id)
+    if rerun is None or rerun.fault != kind or rerun.fault_service != service:
+        return ""
+    return f"re-run's {kind} at {service}, order {order_id} only"
