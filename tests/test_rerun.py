@@ -113,6 +113,27 @@ class TestInProcess:
         assert [e.pk for e in record_touching(new.pk)] == [entry.pk]
         assert entry.pk not in [e.pk for e in record_touching(beside.pk)]
 
+    def test_with_a_lever_off_for_every_order_the_form_offers_it_on_for_the_rerun(
+        self, staff_client, shipped
+    ):
+        pulled = staff_client.post(
+            "/control/levers",
+            {"lever": "idempotency", "service": "payment", "value": "off"},
+            content_type="application/json",
+            HTTP_X_CSRFTOKEN=_csrf(staff_client),
+        )
+        assert pulled.status_code == 200
+
+        page = staff_client.get(f"/orders/{shipped.pk}/rerun").content.decode()
+        assert 'value="idempotency/payment/on" selected' in page
+        assert 'value="idempotency/payment/off"' not in page, "it is off for every order now"
+        _rerun(staff_client, shipped.pk, "idempotency/payment/on", "duplicate/payment")
+        [new] = _new_orders(shipped.pk)
+
+        kept = hooks.policy_for("payment", order_id=new.pk)
+        assert kept.inbox and kept.effect_checked and kept.effect_unique, "the re-run's is on"
+        assert not hooks.policy_for("payment").inbox, "every other order still runs without"
+
     def test_a_schema_flip_changes_the_version_of_the_new_orders_event_only(
         self, staff_client, shipped
     ):

@@ -48,6 +48,7 @@ from checkout_site.console.levers import (
     lever_validate,
     levers_document,
     levers_reset,
+    levers_state,
     levers_unsafe,
     schema_types,
     schema_versions,
@@ -657,18 +658,25 @@ def console_orders(request: HttpRequest) -> HttpResponse:
 # --- The counterfactual re-run ------------------------------------------------------------------
 
 
-# The flips the re-run form offers, as (lever, service or event type, value, label).
+# The flips the re-run form offers, as (lever, service or event type, value, label): each lever
+# at every value but the one every order runs under now, so an order placed with payment's
+# idempotency off can be run again with it on, and the other way round.
 def _rerun_flips() -> list[dict[str, str]]:
+    state = levers_state()
     flips = []
     for service in subscribers():
-        for value in IDEMPOTENCY[1:]:
-            flips.append(_flip("idempotency", service, value, f"idempotency {value} at {service}"))
-        flips.append(
-            _flip("delivery", service, "at-most-once", f"delivery at-most-once to {service}")
-        )
+        for value in IDEMPOTENCY:
+            if value != state["idempotency"][service]:
+                label = f"idempotency {value} at {service}"
+                flips.append(_flip("idempotency", service, value, label))
+        for value in DELIVERY:
+            if value != state["delivery"][service]:
+                label = f"delivery {value} to {service}"
+                flips.append(_flip("delivery", service, value, label))
     for name, defined in schema_types().items():
         for version in defined:
-            flips.append(_flip("schema", name, str(version), f"{name} v{version}"))
+            if version != schema_versions()[name]:
+                flips.append(_flip("schema", name, str(version), f"{name} v{version}"))
     for name, s in subscribers().items():
         if not s.subscribed_by_default:
             for event_type in sorted(s.handles):
@@ -678,7 +686,14 @@ def _rerun_flips() -> list[dict[str, str]]:
     return flips
 
 
-_RERUN_EXAMPLE = {"flip": "idempotency/payment/off", "fault": "duplicate/payment"}
+def _rerun_example() -> dict[str, str]:
+    """The article's example, whichever way payment's idempotency is now: off with a duplicate
+    delivery (a double charge) while it is on for every order, and on while it is off."""
+    now = levers_state()["idempotency"]["payment"]
+    return {
+        "flip": f"idempotency/payment/{'on' if now != 'on' else 'off'}",
+        "fault": "duplicate/payment",
+    }
 
 
 def _flip(lever: str, target: str, value: str, label: str) -> dict[str, str]:
@@ -749,7 +764,7 @@ def order_rerun(request: HttpRequest, order_id: int) -> HttpResponse:
             "rerun_of": Rerun.objects.filter(order_id=original.pk).first(),
             "sides": _rerun_sides(original, chosen),
             # The article's example until the operator chooses another.
-            "form": request.POST if request.method == "POST" else _RERUN_EXAMPLE,
+            "form": request.POST if request.method == "POST" else _rerun_example(),
             "schemas": schema_guide(),
         },
         status=status,
