@@ -15,7 +15,7 @@ from orders.contract import OrderRequest
 from orders.models import Order
 from orders.placement import order_place
 from services.bus.models import Delivery, Event
-from services.inventory.models import Reservation
+from services.inventory.models import Reservation, Stock
 from services.notification.models import SentNotification
 from services.payment.models import Payment
 from tests.bus_sim import InProcessBus
@@ -47,6 +47,22 @@ def test_a_finished_order_leaves_a_healthy_ledger(shipped):
         "deadLettered": 0,
         "overdue": 0,
     }
+
+
+def test_the_whole_ledger_counts_every_orders_events_and_every_products_stock(
+    shipped, make_product
+):
+    make_product(pk=457, stock=5)
+    order_place(request=OrderRequest(userId=123, productId=457, quantity=1, paymentToken="tok_x1"))
+    InProcessBus().drain()
+    # A stock out of step with its reservations, on the first order's product: the whole ledger
+    # checks it even though another order was checked last.
+    Stock.objects.filter(product_id=456).update(on_hand=7)
+
+    book = ledger()
+
+    assert book["subscribers"]["payment"]["handled"] == 2
+    assert [v["invariant"] for v in book["violations"]] == ["stock_balanced"]
 
 
 def test_a_second_charge_is_named_with_its_order(shipped):

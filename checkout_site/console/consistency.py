@@ -125,12 +125,12 @@ def consistency_check(
             break
         last_id = orders[-1].pk
         checked += len(orders)
-        for order, problems in _orders_check(orders, cutoff):
+        for checked_order, problems in _orders_check(orders, cutoff):
             if problems is None:
                 in_flight += 1
                 continue
             violations.extend(
-                Violation(f"order {order.pk}", problem, order.pk, invariant)
+                Violation(f"order {checked_order.pk}", problem, checked_order.pk, invariant)
                 for invariant, problem in problems
             )
         violations.extend(_doubled_effects([o.pk for o in orders]))
