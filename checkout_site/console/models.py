@@ -227,6 +227,11 @@ class Rerun(models.Model):
         what = {Fault.Kind.DUPLICATE: "a duplicate delivery", Fault.Kind.CRASH: "a worker crash"}
         return f"{what.get(self.fault, self.fault)} at {self.fault_service}"
 
-    def label(self) -> str:
+    def flip_and_fault(self) -> str:
+        """The flip and the fault that makes it bite: "idempotency off at payment, with a
+        duplicate delivery at payment"."""
         fault = f", with {self.fault_label()}" if self.fault else ""
-        return f"order {self.order_id}: re-run of order {self.original_id}, {self.flip()}{fault}"
+        return f"{self.flip()}{fault}"
+
+    def label(self) -> str:
+        return f"order {self.order_id}: re-run of order {self.original_id}, {self.flip_and_fault()}"

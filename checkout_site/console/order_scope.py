@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-from checkout_site.console.models import Rerun
+from checkout_site.console.models import Rerun, lever_label
 
 SUBSCRIPTION = "subscription"
 
@@ -31,9 +31,14 @@ class RerunLevers:
 
     @property
     def note(self) -> str:
-        what = self.event_type if self.lever == SUBSCRIPTION else ""
-        at = f"for {what} at {self.service}" if what else f"at {self.service}"
-        return f"{self.lever} {self.value} {at}, order {self.order_id} only"
+        flip = lever_label(
+            lever=self.lever,
+            service=self.service,
+            value=self.value,
+            event_type=self.event_type,
+            replay=False,
+        )
+        return f"{flip}, order {self.order_id} only"
 
 
 @lru_cache(maxsize=4096)

@@ -772,8 +772,7 @@ def order_rerun(request: HttpRequest, order_id: int) -> HttpResponse:
 
 
 def _flip_said(rerun: Rerun) -> str:
-    fault = f", with {rerun.fault_label()}" if rerun.fault else ""
-    return f"The same body, with {rerun.flip()}{fault}, for this order only"
+    return f"The same body, with {rerun.flip_and_fault()}, for this order only"
 
 
 def _unfinished(order: Order) -> str:
@@ -785,12 +784,11 @@ def _unfinished(order: Order) -> str:
 
 def _rerun_sides(original: Order, chosen: Rerun | None) -> list[dict[str, Any]]:
     """What each side of the comparison starts with: its order and its stored events."""
-    orders = [original.pk] + ([chosen.order_id] if chosen else [])
+    orders = [original]
+    if chosen and (placed := Order.objects.filter(pk=chosen.order_id).first()) is not None:
+        orders.append(placed)
     sides = []
-    for pk in orders:
-        order = Order.objects.filter(pk=pk).first()
-        if order is None:
-            continue
+    for order in orders:
         events = event_messages(order.events.all())
         sides.append(
             {
