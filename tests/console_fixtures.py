@@ -22,7 +22,11 @@ def services_restored(transactional_db: None) -> Iterator[None]:
     """Every service consuming, no fault on and every lever at its default, after the test,
     whatever it did."""
     yield
-    from checkout_site.console.control import services_start_all
+    from checkout_site.console.control import (
+        service_start,
+        services_running,
+        services_state_forget,
+    )
     from checkout_site.console.faults import CACHE_SECONDS
     from checkout_site.console.models import Crash, Fault, LeverChange
 
@@ -30,7 +34,11 @@ def services_restored(transactional_db: None) -> Iterator[None]:
     Fault.objects.all().delete()
     LeverChange.objects.all().delete()
     Crash.objects.all().delete()
-    services_start_all()
+    # Only the services the test stopped: each start waits a second for the workers' replies.
+    services_state_forget()
+    for name, running in services_running().items():
+        if not running:
+            service_start(name=name)
     if had_faults:
         # Workers cache the faults and levers this long; the next test must not meet stale ones.
         time.sleep(CACHE_SECONDS + 0.3)

@@ -79,12 +79,6 @@ def _service_set(*, name: str, running: bool, by: str) -> list[dict[str, Any]]:
     return replies or []
 
 
-def services_start_all() -> None:
-    """Every service consuming again (tests end with this)."""
-    for name in subscribers():
-        service_start(name=name)
-
-
 def consumers_by_worker(timeout: float = 1.0) -> dict[str, list[str]]:
     """Which queues each live worker consumes right now, as the workers themselves say."""
     # A connection of its own, like the commands above: a pooled one may have died with Redis.
