@@ -17,6 +17,7 @@ from bench.targets import FIGURES, TARGETS, targets_check
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = ROOT / "docs" / "performance.md"
+PLOT = PAGE.with_name("performance-growth.png")
 # What a figure the run did not measure shows (results from before it was measured).
 MISSING = "—"
 
@@ -159,6 +160,61 @@ def growth(r: dict[str, Any]) -> str:
     return " ".join(parts)
 
 
+def _socket_runs(r: dict[str, Any]) -> list[dict[str, Any]]:
+    """The socket runs at the first run's rate: the number of sockets is all that changes."""
+    runs = r["details"]["sockets_scaling"]
+    return [x for x in runs if runs and x["orders_per_s"] == runs[0]["orders_per_s"]]
+
+
+def plottable(r: dict[str, Any]) -> bool:
+    """Whether the run measured growth: more than one rate and more than one socket count."""
+    return len(r["details"]["orders_per_s_scaling"]) > 1 and len(_socket_runs(r)) > 1
+
+
+def growth_plot(r: dict[str, Any], path: Path) -> None:
+    """Two small panels: CPU per order against the rate offered, and daphne's CPU per message
+    and the socket p99 against the number of sockets."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    figure, (by_rate, by_sockets) = pyplot.subplots(1, 2, figsize=(9.5, 3.4), dpi=100)
+    rates = r["details"]["orders_per_s_scaling"]
+    offered = [x["rate"] for x in rates]
+    for part in ("total", "worker", "daphne"):
+        by_rate.plot(offered, [x["cpu_ms_per_order"][part] for x in rates], marker="o", label=part)
+    bound = next(b for k, _op, b in TARGETS if k == "cpu_ms_per_order")
+    by_rate.axhline(bound, linestyle="--", color="grey", linewidth=1, label="target, total")
+    by_rate.set(
+        xlabel="orders/s offered",
+        ylabel="CPU ms per order",
+        title="Cost of an order",
+        ylim=(0, None),
+    )
+    by_rate.legend(frameon=False)
+    runs = _socket_runs(r)
+    counts = [x["sockets"] for x in runs]
+    by_sockets.plot(
+        counts, [x["cpu_ms_per_message"]["daphne"] for x in runs], marker="o", color="C2"
+    )
+    by_sockets.set(
+        xscale="log",
+        xlabel=f"feed sockets ({runs[0]['orders_per_s']:g} order/s)",
+        ylabel="daphne CPU ms per message",
+        title="Cost of a broadcast",
+        ylim=(0, None),
+    )
+    by_sockets.yaxis.label.set_color("C2")
+    p99 = by_sockets.twinx()
+    p99.plot(counts, [x["post_to_socket_ms"]["p99"] for x in runs], marker="s", color="C3")
+    p99.set(ylabel="POST to every socket, p99 ms", ylim=(0, None))
+    p99.yaxis.label.set_color("C3")
+    figure.tight_layout()
+    figure.savefig(path, metadata={"Software": None})
+    pyplot.close(figure)
+
+
 def page(r: dict[str, Any]) -> str:
     return "\n".join(
         [
@@ -181,6 +237,7 @@ def page(r: dict[str, Any]) -> str:
             "",
             growth(r),
             "",
+            *([f"![How cost grows]({PLOT.name})", ""] if plottable(r) else []),
             "Orders offered at a steady rate:",
             "",
             rates(r),
@@ -205,6 +262,9 @@ def main(argv: list[str] | None = None) -> int:
     else:
         PAGE.write_text(text)
         print(f"wrote {PAGE}", file=sys.stderr)
+        if plottable(results):
+            growth_plot(results, PLOT)
+            print(f"wrote {PLOT}", file=sys.stderr)
     return 0
 
 

@@ -11,10 +11,12 @@ import hashlib
 import json
 import struct
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bench import report
 from bench.__main__ import IDLE_HOP_LIMIT_MS, smoke_check, table, targets_check
 from bench.client import Target, WebSocket
 from bench.load import LoadRun, _seq_of, percentile
@@ -108,7 +110,12 @@ def _results(**overrides: Any) -> dict[str, Any]:
             "e2e_errors": 0,
             "flat_out": flat,
             "sockets_scaling": sockets,
-            "no_sockets": {"sockets": 0, "orders_per_s": 3, "errors": 0},
+            "no_sockets": {
+                "sockets": 0,
+                "orders_per_s": 3,
+                "post_ms": {"p50": 9.0, "p99": 11.0},
+                "errors": 0,
+            },
         },
     }
     results.update(overrides)
@@ -244,9 +251,7 @@ def test_the_page_judges_older_results_against_todays_targets_and_marks_what_is_
 
 
 def test_the_page_shows_the_post_with_and_without_sockets() -> None:
-    results = _page_results()
-    results["details"]["no_sockets"]["post_ms"] = {"p50": 9.0, "p99": 11.0}
-    text = page(results)
+    text = page(_page_results())
     assert "| 0 | 3 | — | — | — | — | — | 9.0 / 11.0 | — |" in text
     assert "takes 2.4 times its p99 with none" in text
 
@@ -301,3 +306,30 @@ def test_an_open_loop_with_no_socket_only_times_the_posts() -> None:
     assert run.stats.accepted == 10
     assert len(run.stats.post_ms) == 10
     assert run.stats.timeouts == run.stats.errors == 0
+
+
+def test_the_report_writes_the_growth_plot_and_links_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(report, "PAGE", tmp_path / "performance.md")
+    monkeypatch.setattr(report, "PLOT", tmp_path / "performance-growth.png")
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps(_page_results()))
+    assert report.main([str(results)]) == 0
+    assert report.PLOT.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "![How cost grows](performance-growth.png)" in report.PAGE.read_text()
+
+
+def test_a_run_without_scaling_runs_gets_no_plot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(report, "PAGE", tmp_path / "performance.md")
+    monkeypatch.setattr(report, "PLOT", tmp_path / "performance-growth.png")
+    smoke = _page_results()
+    smoke["details"]["orders_per_s_scaling"] = []
+    smoke["details"]["sockets_scaling"] = smoke["details"]["sockets_scaling"][:1]
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps(smoke))
+    assert report.main([str(results)]) == 0
+    assert not report.PLOT.exists()
+    assert "performance-growth.png" not in report.PAGE.read_text()
