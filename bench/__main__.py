@@ -29,8 +29,11 @@ import redis
 from bench.client import Target
 from bench.load import FeedSockets, LoadRun, http_rate, percentile, summary, wait_until
 from bench.stack import ROOT, Stack
+from bench.targets import FIGURES, TARGETS, targets_check
 from checkout_site.processes import service_queues
 
+# The smoke run's limit, not the target (bench/targets.py): CI's machine is shared and slow, but a
+# hop that waits on a poll (a second or more) is broken anywhere.
 IDLE_HOP_LIMIT_MS = 100.0
 
 
@@ -266,40 +269,61 @@ class Bench:
         }
 
     async def http_pair(self) -> dict[str, Any]:
-        """POST /orders against the no-op view, alternating, with the worker paused."""
-        seconds = self.plan.http_seconds
-        noop, post = [], []
+        """POST /orders against its floor and the no-op view, alternating, with the worker paused.
+
+        The floor is a minimal correct outbox write on the same server (bench/minimal_write.py);
+        each run also takes the server's CPU per request.
+        """
+        from bench.minimal_write import QUEUE
+
+        body = {**_order_body(), "paymentToken": "tok_bench"}
+        views = {
+            "noop": ("GET", "/healthz", None),
+            "post": ("POST", "/orders", body),
+            "minimal_write": ("POST", "/bench/minimal-write", body),
+        }
+        runs: dict[str, list[dict[str, Any]]] = {name: [] for name in views}
         self.stack.pause_worker()
         try:
             for _ in range(2):
-                noop.append(
-                    await http_rate(self.target, method="GET", path="/healthz", duration=seconds)
-                )
-                post.append(
-                    await http_rate(
-                        self.target,
-                        method="POST",
-                        path="/orders",
-                        body={**_order_body(), "paymentToken": "tok_bench"},
-                        duration=seconds,
-                    )
-                )
-            for queue in self.queues:
+                for name, (method, path, payload) in views.items():
+                    runs[name].append(await self._http_run(method, path, payload))
+            for queue in (*self.queues, QUEUE):
                 self.redis.delete(queue)
         finally:
             self.stack.resume_worker()
         await self.settle()
-        bad = [r["statuses"] for r in noop + post if set(r["statuses"]) - {200, 202}]
+        bad = [r["statuses"] for rs in runs.values() for r in rs if set(r["statuses"]) - {200, 202}]
         if bad:
             raise RuntimeError(f"unexpected HTTP statuses: {bad}")
-        noop_per_s = round(statistics.median(r["per_s"] for r in noop), 1)
-        post_per_s = round(statistics.median(r["per_s"] for r in post), 1)
-        return {
-            "noop_view_per_s": noop_per_s,
-            "post_orders_per_s": post_per_s,
-            "post_ratio": round(post_per_s / noop_per_s, 3),
-            "runs": {"noop": noop, "post": post},
+        per_s = {
+            name: round(statistics.median(r["per_s"] for r in rs), 1) for name, rs in runs.items()
         }
+        cpu_ms = {
+            name: round(statistics.median(r["cpu_ms_per_request"]["daphne"] for r in rs), 3)
+            for name, rs in runs.items()
+        }
+        return {
+            "noop_view_per_s": per_s["noop"],
+            "post_orders_per_s": per_s["post"],
+            "post_ratio": round(per_s["post"] / per_s["noop"], 3),
+            "minimal_write_per_s": per_s["minimal_write"],
+            "post_vs_minimal_write": round(per_s["post"] / per_s["minimal_write"], 3),
+            "post_cpu_ms": cpu_ms["post"],
+            "minimal_write_cpu_ms": cpu_ms["minimal_write"],
+            "noop_view_cpu_ms": cpu_ms["noop"],
+            "runs": runs,
+        }
+
+    async def _http_run(
+        self, method: str, path: str, body: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        cpu0 = self.stack.cpu_seconds()
+        run = await http_rate(
+            self.target, method=method, path=path, body=body, duration=self.plan.http_seconds
+        )
+        run["cpu_ms_per_request"] = _cpu_per(cpu0, self.stack.cpu_seconds(), run["latency_ms"]["n"])
+        return run
 
     async def rate_step(self, rate: float) -> dict[str, Any]:
         cpu0 = self.stack.cpu_seconds()
@@ -367,9 +391,28 @@ class Bench:
             "post_to_socket_ms": summary(latencies),
             "fanout_spread_ms": summary(spread),
             "errors": run.stats.errors + run.stats.timeouts,
+            "post_ms": summary(run.stats.post_ms),
             "cpu_ms_per_message": {
                 k: round(v / max(delivered, 1), 4) for k, v in _cpu_per(cpu0, cpu1, 1).items()
             },
+        }
+
+    async def posts_without_sockets(self, rate: float) -> dict[str, Any]:
+        """The socket phase's load with no socket open: what its POSTs take without fan-out."""
+        run = LoadRun(
+            self.target,
+            rate=rate,
+            duration=self.plan.socket_seconds,
+            follow=False,
+            label=f"no sockets at {rate:g} orders/s",
+        )
+        await run.run()
+        await self.settle()
+        return {
+            "sockets": 0,
+            "orders_per_s": rate,
+            "post_ms": summary(run.stats.post_ms),
+            "errors": run.stats.errors + run.stats.timeouts,
         }
 
     # --- the whole run -------------------------------------------------------------------------
@@ -407,7 +450,7 @@ class Bench:
         flat = self.phase(self.flat_out())
         bare_rates.append(self.bare_throughput(plan.bare_tasks))
 
-        say("POST /orders against a no-op view (worker paused)")
+        say("POST /orders against a minimal outbox write and a no-op view (worker paused)")
         http = self.phase(self.http_pair())
 
         rates = []
@@ -420,6 +463,8 @@ class Bench:
             sockets.append(self.phase(self.sockets(n, rate)))
         most = max(n for n, _ in plan.socket_runs)
         top = next(s for s in sockets if s["sockets"] == most)
+        say(f"no sockets at {top['orders_per_s']:g} orders/s")
+        no_sockets = self.phase(self.posts_without_sockets(top["orders_per_s"]))
 
         bare_per_s = statistics.median(bare_rates)
         # CPU per task, bare and in the checkout: what the throughput ratio would be on cores
@@ -442,12 +487,18 @@ class Bench:
             "e2e_p99_ms": round(percentile(e2e_ms, 99) or 0.0, 2),
             "latency_ratio": round(e2e_p50 / chain_p50, 3),
             "orders_per_s_shipped": flat["orders_per_s_shipped"],
+            "cpu_ms_per_order": flat["cpu_ms_per_order"]["total"],
             "post_orders_per_s": http["post_orders_per_s"],
             "noop_view_per_s": http["noop_view_per_s"],
             "post_ratio": http["post_ratio"],
+            "minimal_write_per_s": http["minimal_write_per_s"],
+            "post_vs_minimal_write": http["post_vs_minimal_write"],
+            "post_cpu_ms": http["post_cpu_ms"],
+            "minimal_write_cpu_ms": http["minimal_write_cpu_ms"],
             "sockets": top["sockets"],
             "socket_delivered_fraction": top["delivered_fraction"],
             "socket_p99_ms": top["post_to_socket_ms"]["p99"],
+            "post_p99_sockets_ratio": _ratio(top["post_ms"]["p99"], no_sockets["post_ms"]["p99"]),
             "rss_mb": round(self.stack.rss_peak_mb, 1),
             "max_idle_hop_ms": idle["max_idle_hop_ms"],
             "cpu_ms_per_task": {
@@ -469,8 +520,13 @@ class Bench:
                 "http": http,
                 "orders_per_s_scaling": rates,
                 "sockets_scaling": sockets,
+                "no_sockets": no_sockets,
             },
         }
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return None if a is None or not b else round(a / b, 3)
 
 
 def _iso_ms(value: str) -> float:
@@ -569,54 +625,21 @@ def settings_used(stack: Stack, plan: Plan) -> dict[str, Any]:
         "plan": plan.__dict__,
         "post_vs_noop": "closed loop, 8 keep-alive connections, worker paused (SIGSTOP) so only "
         "the web tier is measured; queues emptied afterwards",
+        "post_vs_minimal_write": "the same, alternating with POST /bench/minimal-write on the "
+        "same daphne: one transaction inserting an order row and its event row, one publish "
+        "after commit to a queue nobody consumes (bench/minimal_write.py); CPU per request "
+        "is daphne's over each run",
+        "post_p99_sockets": "POST /orders p99 in the run with the most sockets, over the p99 of "
+        "the same rate and length of run with no socket open",
         "socket_latency": "client side: POST /orders sent -> its OrderCreated on each socket",
     }
-
-
-TARGETS = (
-    ("throughput_ratio", ">=", 0.5),
-    ("latency_ratio", "<=", 2.0),
-    ("e2e_p99_ms", "<=", 50.0),
-    ("orders_per_s_shipped", ">=", 60.0),
-    ("post_ratio", ">=", 0.5),
-    ("sockets", ">=", 1000),
-    ("socket_delivered_fraction", ">=", 1.0),
-    ("socket_p99_ms", "<=", 250.0),
-    ("max_idle_hop_ms", "<=", IDLE_HOP_LIMIT_MS),
-)
-
-
-def targets_check(results: dict[str, Any]) -> dict[str, bool]:
-    met = {}
-    for key, op, bound in TARGETS:
-        value = results.get(key)
-        met[key] = value is not None and (value >= bound if op == ">=" else value <= bound)
-    return met
 
 
 def table(results: dict[str, Any]) -> str:
     rows = [("figure", "value", "target", "")]
     bounds = {k: f"{op} {b:g}" for k, op, b in TARGETS}
     met = results.get("targets_met", {})
-    for key in (
-        "bare_tasks_per_s",
-        "pipeline_tasks_per_s",
-        "throughput_ratio",
-        "bare_chain4_p50_ms",
-        "bare_chain4_p99_ms",
-        "e2e_p50_ms",
-        "e2e_p99_ms",
-        "latency_ratio",
-        "orders_per_s_shipped",
-        "post_orders_per_s",
-        "noop_view_per_s",
-        "post_ratio",
-        "sockets",
-        "socket_delivered_fraction",
-        "socket_p99_ms",
-        "rss_mb",
-        "max_idle_hop_ms",
-    ):
+    for key, _label in FIGURES:
         mark = "" if key not in met else ("met" if met[key] else "NOT MET")
         rows.append((key, f"{results.get(key)}", bounds.get(key, ""), mark))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
@@ -626,7 +649,8 @@ def table(results: dict[str, Any]) -> str:
 
 
 def smoke_check(results: dict[str, Any]) -> list[str]:
-    """What must hold even on a loaded machine: everything arrives, and no hop waits on a poll."""
+    """What must hold even on a loaded machine: everything arrives, every figure was measured,
+    and no hop waits on a poll. No speed is judged here: that is for the targets."""
     problems = []
     d = results["details"]
     if results["max_idle_hop_ms"] > IDLE_HOP_LIMIT_MS:
@@ -639,8 +663,18 @@ def smoke_check(results: dict[str, Any]) -> list[str]:
     for s in d["sockets_scaling"]:
         if s["delivered_fraction"] != 1.0 or not s["in_order"] or s["errors"]:
             problems.append(f"sockets missed events: {s}")
-    if results["orders_per_s_shipped"] <= 0 or results["bare_tasks_per_s"] <= 0:
-        problems.append("nothing was measured")
+    if d["no_sockets"]["errors"]:
+        problems.append(f"orders failed with no socket open: {d['no_sockets']}")
+    measured = (
+        "orders_per_s_shipped",
+        "bare_tasks_per_s",
+        "minimal_write_per_s",
+        "post_cpu_ms",
+        "post_p99_sockets_ratio",
+    )
+    missing = [key for key in measured if not (results.get(key) or 0) > 0]
+    if missing:
+        problems.append(f"nothing was measured for {', '.join(missing)}")
     if abs(d["flat_out"]["tasks_per_order"] - 8) > 0.01:
         problems.append(f"expected 8 deliveries per shipped order: {d['flat_out']}")
     return problems

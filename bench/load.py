@@ -213,6 +213,7 @@ class LoadRun:
     closed loop, that many orders in flight, each replaced when it reaches a terminal status.
     ``follow``: each order is followed on its own ``/ws/orders/<id>/`` socket; otherwise the
     first feed socket sees the terminal events (closed loop needs ``feed`` >= 1 or ``follow``).
+    An open loop with neither only times the POSTs: no socket of any kind is open.
     """
 
     def __init__(
@@ -322,6 +323,8 @@ class LoadRun:
         s.accepted += 1
         order_id = json.loads(data)["orderId"]
         s.sent_at[order_id] = sent
+        if not self.follow and self.feed is None:
+            return
         try:
             done, status_name = await asyncio.wait_for(self._terminal(order_id), self.settle)
         except TimeoutError:

@@ -64,6 +64,8 @@ class Stack:
             ORDER_RATE_LIMIT="1000000000",
             LOG_LEVEL="WARNING",
             BENCH_BARE_BROKER=self.bare_broker,
+            # POST /orders is measured against this floor (bench/minimal_write.py).
+            BENCH_MINIMAL_WRITE="true",
         )
         env.pop("CELERY_BROKER_URL", None)
         env.update(self.extra_env)

@@ -164,6 +164,9 @@ ORDER_RATE_WINDOW_SECONDS = envint("ORDER_RATE_WINDOW_SECONDS", 60, minimum=1)
 # Failed staff sign-ins for one username from one address, then a wait (login_throttle.py).
 ADMIN_LOGIN_MAX_FAILURES = envint("ADMIN_LOGIN_MAX_FAILURES", 5, minimum=1)
 ADMIN_LOGIN_WINDOW_SECONDS = envint("ADMIN_LOGIN_WINDOW_SECONDS", 15 * 60, minimum=1)
+# The benchmark's floor for POST /orders (bench/minimal_write.py), served only by the stack the
+# benchmark starts (bench/stack.py); a deployment never routes it.
+BENCH_MINIMAL_WRITE = envbool("BENCH_MINIMAL_WRITE", False)
 
 # --- Email: console by default; EMAIL_URL (smtp://user:pass@host:587?tls=True) for real ----------
 _email = dj_email_url.parse(envstr("EMAIL_URL", "console:"))

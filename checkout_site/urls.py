@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
@@ -13,3 +14,5 @@ urlpatterns = [
     path("", include("orders.urls")),
     path("", include("checkout_site.console.urls")),
 ]
+if settings.BENCH_MINIMAL_WRITE:
+    urlpatterns.append(path("bench/minimal-write", include("bench.minimal_write")))

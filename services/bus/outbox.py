@@ -226,4 +226,9 @@ def published_marks_write() -> None:
         _published_marks._write(seqs, last_at or timezone.now())
 
 
-__all__ = ["Envelope", "event_emit", "event_send", "outbox_flush"]
+def published_mark(seqs: list[int]) -> None:
+    """Note that the broker took these events: the marks thread writes their ``published_at``."""
+    _published_marks.add(seqs)
+
+
+__all__ = ["Envelope", "event_emit", "event_send", "outbox_flush", "published_mark"]
