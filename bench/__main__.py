@@ -626,7 +626,7 @@ def settings_used(stack: Stack, plan: Plan) -> dict[str, Any]:
         "web": "one daphne process",
         "plan": plan.__dict__,
         "post_vs_noop": "closed loop, 8 keep-alive connections, worker paused (SIGSTOP) so only "
-        "the web tier is measured; queues emptied afterwards",
+        "the web tier is measured; the orders drained afterwards, before the next phase",
         "post_vs_minimal_write": "the same, alternating with POST /bench/minimal-write on the "
         "same daphne: one transaction inserting an order row and its event row, one publish "
         "after commit to a queue nobody consumes (bench/minimal_write.py); CPU per request "
