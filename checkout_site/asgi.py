@@ -2,7 +2,7 @@
 
 The socket stack is Channels' usual one with two changes: the origin check is exact and serves
 clients that send no Origin (checkout_site/origin.py), and each consumer can see how much waits
-to be sent to its client (checkout_site/backlog.py).
+to be sent to its client (checkout_site/socket_transport.py).
 """
 
 from __future__ import annotations
@@ -17,15 +17,15 @@ django_asgi_app = get_asgi_application()
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
-from checkout_site.backlog import SendBacklogMiddleware  # noqa: E402
 from checkout_site.origin import SameOriginValidator  # noqa: E402
+from checkout_site.socket_transport import SocketTransportMiddleware  # noqa: E402
 from orders.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        # The backlog probe comes first: it must see the server's own send.
-        "websocket": SendBacklogMiddleware(
+        # The transport probes come first: it must see the server's own send.
+        "websocket": SocketTransportMiddleware(
             SameOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
         ),
     }

@@ -123,14 +123,15 @@ CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"
 ORDER_RATE_REDIS_URL = REDIS_URL
 
 # Redis pub/sub: a group message is one PUBLISH, and each daphne process subscribes once per
-# group and hands the message to its own sockets. The list-based layer (channels_redis.core) did
+# group, and the feed group's one member in it hands each message to every feed socket in one
+# pass (orders/fanout.py). The list-based layer (channels_redis.core) did
 # four round trips per group send, carried every member's channel name in each message, and
 # spun up two tasks per socket per message in the receiving process: with 1,000 feed sockets it
 # fell behind by tens of seconds (README, Performance). Pub/sub does not keep a message for a
 # socket that is gone; pages never relied on that: they catch up from the log by ``seq``.
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "checkout_site.channel_layer.PubSubChannelLayer",
+        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
         "CONFIG": {"hosts": [REDIS_URL], "prefix": CHECKOUT_NAMESPACE},
     }
 }

@@ -20,6 +20,7 @@ order, even when the channel layer drops or reorders a broadcast.
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 import math
 from typing import Any
@@ -28,9 +29,10 @@ from urllib.parse import parse_qs
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from checkout_site.backlog import SEND_BACKLOG
+from checkout_site.socket_transport import SEND_BACKLOG, SEND_FRAME
 from orders.contract import ID_MAX
-from orders.live import EVENTS_GROUP, NOTICE_MESSAGE, event_messages, order_group
+from orders.fanout import fanout
+from orders.live import NOTICE_MESSAGE, event_messages, order_group
 from orders.models import Order
 from services.bus.models import Event
 
@@ -121,6 +123,10 @@ class _LogConsumer(AsyncJsonWebsocketConsumer):
         self._resumed_at = -math.inf
         self._resumer: asyncio.Task[None] | None = None
         self._dropped = False
+        # What the fan-out offered that could not be written at once, for _drain, in order.
+        self._offered: collections.deque[tuple[dict[str, Any], str]] = collections.deque()
+        self._drainer: asyncio.Task[None] | None = None
+        self._live = False
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         # Channels' dispatch first hops to the shared sync thread to close stale database
@@ -165,9 +171,9 @@ class _LogConsumer(AsyncJsonWebsocketConsumer):
 
     async def _wait_for_reader(self) -> None:
         """Hold on while the client's send buffer is over the cap; drop a client that stays."""
-        backlog = self.scope.get(SEND_BACKLOG)
-        if backlog is None or backlog() <= _BACKLOG_MAX_BYTES:
+        if not self._over_backlog():
             return
+        backlog = self.scope[SEND_BACKLOG]
         loop = asyncio.get_running_loop()
         deadline = loop.time() + _BACKLOG_GRACE_S
         while backlog() > _BACKLOG_MAX_BYTES:
@@ -191,6 +197,51 @@ class _LogConsumer(AsyncJsonWebsocketConsumer):
 
     def _gap_before(self, message: dict[str, Any]) -> bool:
         raise NotImplementedError
+
+    def offer(self, message: dict[str, Any], text: str, frame: bytes) -> None:
+        """A broadcast from the fan-out (orders/fanout.py), in the same pass for every socket.
+
+        It is written at once when nothing else is being sent, nothing offered waits, it follows
+        the last message sent, and the client reads; anything else queues it for ``_drain``,
+        which takes the usual way (``event_message``), so the order and the checks are the same.
+        """
+        if self._dropped:
+            return
+        write = self.scope.get(SEND_FRAME)
+        if self._live and write is not None and not self._offered and not self._sending.locked():
+            seq = message["event"]["seq"]
+            if seq <= self.last_seq:
+                return
+            if not self._gap_before(message) and not self._over_backlog() and write(frame):
+                self.last_seq = seq
+                return
+        self._offered.append((message, text))
+        self._drain_soon()
+
+    def _go_live(self) -> None:
+        """Connected: what was offered meanwhile goes out, and offers may be written at once."""
+        self._live = True
+        self._drain_soon()
+
+    def _drain_soon(self) -> None:
+        if self._live and self._offered and (self._drainer is None or self._drainer.done()):
+            self._drainer = asyncio.create_task(self._drain())
+
+    async def _drain(self) -> None:
+        while self._offered and not self._dropped:
+            message, text = self._offered.popleft()
+            await self.event_message({"message": message, "text": text})
+        self._offered.clear()
+
+    def _over_backlog(self) -> bool:
+        backlog = self.scope.get(SEND_BACKLOG)
+        return backlog is not None and backlog() > _BACKLOG_MAX_BYTES
+
+    async def _stop_draining(self) -> None:
+        self._dropped = True
+        if self._drainer is not None:
+            self._drainer.cancel()
+            await asyncio.gather(self._drainer, return_exceptions=True)
 
     async def receive(
         self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any
@@ -226,7 +277,8 @@ class _LogConsumer(AsyncJsonWebsocketConsumer):
 class EventFeedConsumer(_LogConsumer):
     async def connect(self) -> None:
         after = _query_int(self.scope, "after")
-        await self.channel_layer.group_add(EVENTS_GROUP, self.channel_name)
+        # The process's fan-out is the feed group's member; it offers this socket every event.
+        await fanout().join(self)
         await self.accept()
         if after is None:
             self.last_seq = await _last_seq()
@@ -235,10 +287,12 @@ class EventFeedConsumer(_LogConsumer):
             self.last_seq = after
             async with self._sending:
                 await self._catch_up()
+        self._go_live()
 
     async def disconnect(self, code: int) -> None:
         await self._stop_resuming()
-        await self.channel_layer.group_discard(EVENTS_GROUP, self.channel_name)
+        await self._stop_draining()
+        await fanout().leave(self)
 
     def _gap_before(self, message: dict[str, Any]) -> bool:
         return message["event"]["seq"] > self.last_seq + 1

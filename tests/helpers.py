@@ -98,3 +98,31 @@ def snap(page: Any, name: str) -> None:
     if folder:
         Path(folder).mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
+
+
+def broadcast_lost_then_one_sent(order_id: int) -> tuple[int, int]:
+    """Two events of the order, (lost, sent): the first is stored like any other but its
+    broadcast never happens, as when the channel layer drops a group message; the second is
+    emitted and broadcast as usual."""
+    from django.db import transaction
+    from django.utils import timezone
+
+    from services.bus import schemas
+    from services.bus.outbox import event_emit
+
+    lost = Event.objects.create(
+        type="NotificationSent",
+        version=1,
+        order_id=order_id,
+        occurred_at=timezone.now(),
+        producer="notification",
+        payload={"kind": "confirmed", "to": "ada@example.com", "subject": "again"},
+        published_at=timezone.now(),
+    )
+    with transaction.atomic():
+        sent = event_emit(
+            order_id=order_id,
+            payload=schemas.NotificationSent(kind="confirmed", to="a@b.c", subject="x"),
+            deliver=False,
+        )
+    return lost.seq, sent.seq

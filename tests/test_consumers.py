@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 from bench.client import Target
 from bench.flood import flood
 from checkout_site.asgi import application
-from checkout_site.backlog import SEND_BACKLOG
+from checkout_site.socket_transport import SEND_BACKLOG
 from orders import consumers
 from orders.aggregator import status_fold
 from orders.contract import OrderRequest
@@ -38,6 +38,7 @@ from orders.sync_checkout import order_place_sync
 from services.bus import schemas
 from services.bus.models import Event
 from services.bus.outbox import event_emit
+from tests.helpers import broadcast_lost_then_one_sent
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -175,30 +176,10 @@ def test_the_feed_reads_an_event_whose_broadcast_was_lost_from_the_log(customer,
     order_id = _sync_order()
     last = _seqs()[-1]
 
-    def lose_one_then_send_one() -> tuple[int, int]:
-        # The first event is stored like any other, but its broadcast never happens: what a
-        # page sees when the channel layer drops a group message.
-        lost = Event.objects.create(
-            type="NotificationSent",
-            version=1,
-            order_id=order_id,
-            occurred_at=timezone.now(),
-            producer="notification",
-            payload={"kind": "confirmed", "to": "ada@example.com", "subject": "again"},
-            published_at=timezone.now(),
-        )
-        with transaction.atomic():
-            sent = event_emit(
-                order_id=order_id,
-                payload=schemas.NotificationSent(kind="confirmed", to="a@b.c", subject="x"),
-                deliver=False,
-            )
-        return lost.seq, sent.seq
-
     async def scenario() -> tuple[list[int], tuple[int, int]]:
         feed = await _open(f"/ws/events/?after={last}")
         try:
-            seqs = await database_sync_to_async(lose_one_then_send_one)()
+            seqs = await database_sync_to_async(broadcast_lost_then_one_sent)(order_id)
             messages = await _receive(feed, 2)
             assert await feed.receive_nothing(timeout=0.3)
         finally:
