@@ -21,14 +21,10 @@ from __future__ import annotations
 
 import functools
 import struct
-from collections.abc import Callable
 from typing import Any
 
 SEND_BACKLOG = "send_backlog"
 SEND_FRAME = "send_frame"
-
-Backlog = Callable[[], int]
-FrameWrite = Callable[[bytes], bool]
 
 # RFC 6455, 5.2: FIN set, opcode 1 (text); a server's frames are not masked.
 _FIN_TEXT = 0x81
