@@ -91,10 +91,9 @@ def _frame_write(protocol: Any, frame: bytes) -> bool:
         return True
     try:
         sent = transport.socket.send(frame)
-    except (BlockingIOError, InterruptedError):
-        sent = 0
     except OSError:
-        # A reset or a closed peer: Twisted's own write finds it and closes the connection.
+        # A full buffer (BlockingIOError), a signal, a reset or a closed peer: Twisted's own
+        # write below keeps the frame, or finds the fault and closes the connection.
         sent = 0
     if sent < len(frame):
         transport.write(frame[sent:])
