@@ -7,6 +7,8 @@ from pathlib import Path
 import dj_database_url
 import dj_email_url
 from django.core.exceptions import ImproperlyConfigured
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
 
 from checkout_site.env import envbool, envint, envlist, envstr, envurl, redis_namespace
 
@@ -129,10 +131,19 @@ ORDER_RATE_REDIS_URL = REDIS_URL
 # spun up two tasks per socket per message in the receiving process: with 1,000 feed sockets it
 # fell behind by tens of seconds (README, Performance). Pub/sub does not keep a message for a
 # socket that is gone; pages never relied on that: they catch up from the log by ``seq``.
+# A process's pub/sub connection can die while idle (Redis restarted, no socket subscribed):
+# redis-py then finds out on the next SUBSCRIBE or PUBLISH, and with no retry that page's
+# connect (or that broadcast) failed. With one, it reconnects, subscribes again to what it
+# had, and sends the command.
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": CHECKOUT_NAMESPACE},
+        "CONFIG": {
+            "hosts": [
+                {"address": REDIS_URL, "retry": Retry(ExponentialBackoff(cap=1.0, base=0.05), 3)}
+            ],
+            "prefix": CHECKOUT_NAMESPACE,
+        },
     }
 }
 

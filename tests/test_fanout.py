@@ -274,3 +274,40 @@ def test_the_fan_out_leaves_the_group_with_its_last_socket_and_joins_again_with_
     assert (during, after) == (1, 0)
     assert first.frames == []
     assert [m["event"]["seq"] for m in second.messages()] == _seqs()[6:]
+
+
+@pytest.mark.own_redis
+@pytest.mark.parametrize("path", ["/ws/events/", "/ws/orders/{order_id}/"])
+def test_a_page_opened_after_redis_restarted_while_no_page_was_open_is_served(
+    live_site, customer, product, embedded_redis, path
+):
+    # daphne's pub/sub connection is idle (no socket subscribed) when Redis goes away, so nothing
+    # notices until the next page subscribes on it; that page must not be the one that pays.
+    target = Target.parse(live_site.url)
+    order_id = _sync_order()
+    path = path.format(order_id=order_id)
+
+    async def scenario() -> list[dict]:
+        (warm, received), *_ = await _feeds(target, 1, path)
+        await _until(lambda: bool(received))
+        warm.close()
+        await asyncio.sleep(0.3)  # daphne has seen the close and left the group
+        await database_sync_to_async(embedded_redis.restart)()
+        (socket, received), *_ = await _feeds(target, 1, path)
+        try:
+            await _until(lambda: bool(received))
+            await database_sync_to_async(_sync_order)()
+            if "events" in path:
+                await _until(lambda: len(_events(received)) >= 6)
+            return received
+        finally:
+            socket.close()
+
+    received = async_to_sync(scenario)()
+
+    if "events" in path:
+        assert received[0]["kind"] == "hello"
+        # Subscribed again, it hears the next order live.
+        assert _events(received) == _seqs()[6:]
+    else:
+        assert [m["event"]["seq"] for m in received if m.get("kind") == "event"] == _seqs()[:6]
