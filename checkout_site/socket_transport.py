@@ -50,10 +50,8 @@ class SocketTransportMiddleware:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
         protocol = _daphne_websocket(send)
         if protocol is not None and SEND_BACKLOG not in scope:
-            extra: dict[str, Any] = {
-                SEND_BACKLOG: lambda: _transport_backlog(getattr(protocol, "transport", None))
-            }
-            if _plain_tcp(getattr(protocol, "transport", None)):
+            extra: dict[str, Any] = {SEND_BACKLOG: lambda: _transport_backlog(protocol.transport)}
+            if _plain_tcp(protocol.transport):
                 extra[SEND_FRAME] = functools.partial(_frame_write, protocol)
             scope = {**scope, **extra}
         return await self.application(scope, receive, send)
