@@ -76,18 +76,13 @@ class Stack:
         processes.manage("load_demo", env=env, quiet=True)
         self.django_ready()
         _stock_fill()
-        worker, relay, daphne = processes.checkout(
-            env=env, port=self.port, log_dir=self.dir, wait_worker=True
+        checkout = processes.checkout(env=env, port=self.port, log_dir=self.dir, wait_worker=True)
+        # The bare worker runs as the checkout's do (WORKER_POOL, WORKER_CONCURRENCY).
+        bare = processes.checkout_workers(
+            env=env, name="bare", app="bench.bare", queues=["bare"], log_dir=self.dir, log_as="bare"
         )
-        bare = processes.worker(
-            "bare",
-            env=env,
-            queues=["bare"],
-            app="bench.bare",
-            concurrency=env.get("WORKER_CONCURRENCY", "2"),
-            log=self.dir / "bare.log",
-        )
-        self.children = {"worker": worker, "relay": relay, "daphne": daphne, "bare": bare}
+        # Keyed "worker", "worker-2"..., "relay", "daphne", "bare", "bare-2"...
+        self.children = {p.name.replace("checkout", "worker", 1): p for p in [*checkout, *bare]}
         self.group = processes.ProcessGroup(list(self.children.values()))
         self.group.start().wait()
         self._sampling = True
@@ -102,7 +97,7 @@ class Stack:
         """The checkout's processes (Redis, worker and its pool, relay, daphne)."""
         found = []
         pids = [self.redis.process.pid] if self.redis.process else []
-        pids += [c.pid for n, c in self.children.items() if (n == "bare") == bare]
+        pids += [c.pid for n, c in self.children.items() if n.startswith("bare") == bare]
         for pid in pids:
             try:
                 proc = psutil.Process(pid)
@@ -113,8 +108,13 @@ class Stack:
         return found
 
     def pids(self, name: str) -> list[int]:
-        proc = psutil.Process(self.children[name].pid)
-        return [proc.pid, *(c.pid for c in proc.children(recursive=True))]
+        """The processes of ``name`` (all its workers, for "worker" or "bare"), pools included."""
+        found = []
+        for key, child in self.children.items():
+            if key.split("-")[0] == name:
+                proc = psutil.Process(child.pid)
+                found += [proc.pid, *(c.pid for c in proc.children(recursive=True))]
+        return found
 
     def rss_mb(self) -> float:
         total = 0
@@ -126,29 +126,27 @@ class Stack:
         return total / 2**20
 
     def cpu_seconds(self) -> dict[str, float]:
-        """CPU time used so far by each part of the checkout (worker includes its pool)."""
-        parts: dict[str, float] = {}
-        named = {"redis": self.redis.process.pid if self.redis.process else None}
-        named.update({n: c.pid for n, c in self.children.items() if n != "bare"})
-        for name, pid in named.items():
-            if pid is None:
-                continue
-            try:
-                proc = psutil.Process(pid)
-                procs = [proc, *proc.children(recursive=True)]
-                parts[name] = sum(sum(p.cpu_times()[:2]) for p in procs)
-            except psutil.NoSuchProcess:
-                parts[name] = 0.0
+        """CPU time used so far by each part of the checkout (worker includes every worker and
+        pool process)."""
+        parts = {"redis": self._cpu([self.redis.process.pid] if self.redis.process else [])}
+        for name in ("worker", "relay", "daphne"):
+            parts[name] = self._cpu(self.pids(name))
         return parts
 
     def bare_cpu_seconds(self) -> dict[str, float]:
         """CPU time used so far by the bare Celery worker (with its pool) and by Redis."""
-        parts = {}
-        redis_pid = self.redis.process.pid if self.redis.process else 0
-        for name, pid in (("bare_worker", self.children["bare"].pid), ("redis", redis_pid)):
-            proc = psutil.Process(pid)
-            parts[name] = sum(sum(p.cpu_times()[:2]) for p in [proc, *proc.children(True)])
-        return parts
+        redis = [self.redis.process.pid] if self.redis.process else []
+        return {"bare_worker": self._cpu(self.pids("bare")), "redis": self._cpu(redis)}
+
+    @staticmethod
+    def _cpu(pids: list[int]) -> float:
+        total = 0.0
+        for pid in pids:
+            try:
+                total += sum(psutil.Process(pid).cpu_times()[:2])
+            except psutil.NoSuchProcess:
+                continue
+        return total
 
     def _sample_rss(self) -> None:
         while self._sampling:

@@ -306,6 +306,9 @@ class ProcessGroup:
 # --- the checkout's processes ---------------------------------------------------------------
 
 
+WORKER_POOLS = ("prefork", "solo", "threads")
+
+
 def log_file(name: str, folder: Path | None = None) -> Path:
     """A log file for ``name``: in ``folder``, or a fresh temporary one."""
     if folder is not None:
@@ -400,13 +403,53 @@ def checkout(
     def log(name: str) -> Path | None:
         return log_file(name, log_dir) if log_dir is not None else None
 
-    concurrency = env.get("WORKER_CONCURRENCY", "2")
     return ProcessGroup(
         [
-            worker(
-                "checkout", env=env, concurrency=concurrency, log=log("worker"), ready=wait_worker
-            ),
+            *checkout_workers(env=env, log_dir=log_dir, ready=wait_worker),
             relay(env=env, log=log("relay")),
             daphne(port=port, env=env, log=log("daphne")),
         ]
     )
+
+
+def checkout_workers(
+    *,
+    env: dict[str, str],
+    name: str = "checkout",
+    app: str = "checkout_site",
+    queues: Sequence[str] | None = None,
+    log_dir: Path | None = None,
+    log_as: str = "worker",
+    ready: bool = True,
+) -> list[Process]:
+    """``make run``'s workers on every service queue (or ``queues``), by WORKER_POOL.
+
+    prefork (the default): one worker whose parent hands each task to one of
+    WORKER_CONCURRENCY child processes, and requeues a task at once when its child dies. solo:
+    WORKER_CONCURRENCY workers that each run their tasks in their own process, with no pipe
+    between a parent and a child; a task of a worker killed mid-way comes back when the
+    broker's visibility timeout ends. The first is named ``name``, the others ``name-2``...,
+    and each logs to ``log_as``.log (``log_as``-2.log...) in ``log_dir``.
+    """
+    pool = env.get("WORKER_POOL", "prefork")
+    concurrency = env.get("WORKER_CONCURRENCY", "2")
+    if pool not in WORKER_POOLS:
+        raise ValueError(f"WORKER_POOL is one of {', '.join(WORKER_POOLS)}, not {pool!r}")
+    count = int(concurrency) if pool == "solo" else 1
+    found = []
+    for n in range(1, count + 1):
+        each = name if n == 1 else f"{name}-{n}"
+        log = None if log_dir is None else log_file(log_as + ("" if n == 1 else f"-{n}"), log_dir)
+        found.append(
+            worker(
+                each,
+                env=env,
+                app=app,
+                queues=queues,
+                concurrency=1 if pool == "solo" else concurrency,
+                options=["-P", pool],
+                log=log,
+                ready=ready,
+            )
+        )
+    return found

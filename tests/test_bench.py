@@ -94,7 +94,7 @@ def test_websocket_client_reassembles_frames_split_across_reads() -> None:
 
 
 def _results(**overrides: Any) -> dict[str, Any]:
-    flat = {"errors": 0, "cancelled": 0, "tasks_per_order": 8.0}
+    flat = {"errors": 0, "cancelled": 0, "tasks_per_order": 7.0, "deliveries_due_per_order": 7.0}
     sockets = [{"delivered_fraction": 1.0, "in_order": True, "errors": 0}]
     results: dict[str, Any] = {
         "max_idle_hop_ms": 12.0,

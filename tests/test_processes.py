@@ -48,6 +48,53 @@ def test_a_worker_per_queue_consumes_its_queue_alone_and_a_stop_leaves_no_proces
     assert not [p for p in started if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
 
 
+def _pool(worker: processes.Process) -> tuple[str, str, str]:
+    argv = worker.argv
+    return worker.name, argv[argv.index("-P") + 1], argv[argv.index("-c") + 1]
+
+
+def test_make_run_starts_one_prefork_worker_or_as_many_solo_workers_as_its_concurrency():
+    prefork = processes.checkout_workers(env={"WORKER_CONCURRENCY": "3"}, ready=False)
+    solo = processes.checkout_workers(
+        env={"WORKER_POOL": "solo", "WORKER_CONCURRENCY": "3"}, ready=False
+    )
+
+    assert [_pool(w) for w in prefork] == [("checkout", "prefork", "3")]
+    assert [_pool(w) for w in solo] == [
+        ("checkout", "solo", "1"),
+        ("checkout-2", "solo", "1"),
+        ("checkout-3", "solo", "1"),
+    ]
+
+
+def test_an_unknown_worker_pool_is_refused_by_name():
+    refused = "WORKER_POOL is one of prefork, solo, threads, not 'fork'"
+    with pytest.raises(ValueError, match=refused):
+        processes.checkout_workers(env={"WORKER_POOL": "fork"}, ready=False)
+
+
+@pytest.mark.stack
+def test_solo_workers_each_consume_every_queue_in_their_own_process(django_db_setup):
+    from checkout_site.celery import app
+
+    env = stack_env(WORKER_POOL="solo", WORKER_CONCURRENCY="2")
+    group = ProcessGroup(processes.checkout_workers(env=env, name="solo"))
+    host = socket.gethostname()
+    with group:
+        group.wait(timeout=120)
+        children = [c for w in group for c in psutil.Process(w.pid).children(recursive=True)]
+        with app.connection_for_write() as conn:
+            inspect = app.control.inspect(
+                destination=[f"{w.name}@{host}" for w in group], timeout=5, connection=conn
+            )
+            consumed = inspect.active_queues() or {}
+
+    assert {node: sorted(q["name"] for q in queues) for node, queues in consumed.items()} == {
+        node: sorted(service_queues()) for node in (f"solo@{host}", f"solo-2@{host}")
+    }
+    assert children == [], "a solo worker runs its tasks in its own process"
+
+
 def test_the_committed_procfile_is_the_one_the_cluster_runs():
     from checkout_site.cluster import procfile
 
