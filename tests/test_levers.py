@@ -309,7 +309,6 @@ def test_loyalty_ships_subscribed_to_nothing(staff_client):
     assert doc["subscriptions"]["notification"] == [
         "InventoryUpdated",
         "OrderCancelled",
-        "OrderCreated",
         "PaymentProcessed",
     ]
     assert "loyalty" not in subscribers_of("OrderShipped")

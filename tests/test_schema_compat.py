@@ -27,7 +27,6 @@ from services.bus.consumer import Outcome, event_consume
 from services.bus.registry import subscribers
 from services.bus.schemas import payload_class, payload_classes, upcast, versions
 from services.inventory.models import Reservation
-from services.notification.models import Join
 from services.payment.models import Payment
 from tests.schema_fixtures import FIXTURES
 
@@ -157,8 +156,6 @@ def _effect(service: str, order_id: int) -> Any:
     if service == "inventory":
         reservation = Reservation.objects.get(order_id=order_id)
         return (reservation.state, reservation.product_id, reservation.quantity)
-    if service == "notification":
-        return Join.objects.get(order_id=order_id).email
     return service
 
 

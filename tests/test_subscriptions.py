@@ -39,7 +39,9 @@ def test_by_default_every_service_is_subscribed_to_all_it_handles_but_loyalty_to
 def test_with_no_provider_the_publisher_sends_to_the_defaults(provider):
     hooks._subscriptions.clear()
 
-    assert subscribers_of("OrderCreated") == ("payment", "inventory", "notification")
+    # The article's notification service hears of payment and stock, not of a new order.
+    assert subscribers_of("OrderCreated") == ("payment", "inventory")
+    assert subscribers_of("PaymentProcessed") == ("orders", "notification")
     assert subscribers_of("OrderShipped") == ("orders",)
     assert subscribers_of("PointsAwarded") == ("orders",)
 
@@ -54,11 +56,11 @@ def test_a_provider_adds_a_subscription_within_what_the_code_can_handle(provider
 
 
 def test_a_provider_can_unsubscribe_a_core_service(provider):
-    answer = {**subscriptions_default(), "notification": {"OrderCreated": 0}}
+    answer = {**subscriptions_default(), "notification": {"OrderCancelled": 0}}
     provider(lambda: answer)
 
     assert subscribers_of("PaymentProcessed") == ("orders",)
-    assert subscribers_of("OrderCreated") == ("payment", "inventory", "notification")
+    assert subscribers_of("OrderCancelled") == ("notification",)
 
 
 def test_the_routing_follows_a_new_answer_and_keeps_an_unchanged_one(provider):

@@ -12,9 +12,9 @@ from decimal import Decimal
 from typing import NamedTuple
 
 from services.bus import schemas
-from services.bus.models import Event
+from services.bus.history import order_event
 from services.bus.outbox import event_emit
-from services.bus.schemas import Envelope, Payload, envelope_validate, payload_upcast
+from services.bus.schemas import Envelope, Payload
 from services.loyalty.models import LoyaltyInbox
 from services.loyalty.points import points_award, points_total
 
@@ -24,18 +24,10 @@ class OrderFacts(NamedTuple):
     amount: Decimal
 
 
-class OrderUnknown(LookupError):
-    """The log holds no OrderCreated for the order: retried, then dead-lettered."""
-
-
 def order_facts(order_id: int) -> OrderFacts:
     """The customer and amount of an order, from its OrderCreated in the log."""
-    created = Event.objects.filter(order_id=order_id, type="OrderCreated").first()
-    if created is None:
-        raise OrderUnknown(f"no OrderCreated in the log for order {order_id}")
     # Whichever version it was written in, read as the newest (customerId, amount.value).
-    _, written = envelope_validate(created.envelope())
-    payload = payload_upcast(written)
+    payload = order_event(order_id, "OrderCreated")
     assert isinstance(payload, schemas.OrderCreated)
     return OrderFacts(customer_id=payload.customerId, amount=Decimal(payload.amount.value))
 

@@ -3,6 +3,10 @@
 The article's notification service waits for both halves: only when the payment is taken and
 the stock reserved does it send "Your order is confirmed!" and ship. It also tells the customer
 when an order is cancelled.
+
+As in the article, it does not subscribe to OrderCreated: the address an email goes to is read
+from the order's OrderCreated in the bus's log when there is an email to send, once per order,
+instead of taking a delivery of every order to keep it.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 from django.utils import timezone
 
 from services.bus import schemas
+from services.bus.history import order_event
 from services.bus.outbox import event_emit
 from services.bus.schemas import Envelope, Payload
 from services.notification.emails import email_send
@@ -18,8 +23,6 @@ from services.notification.models import Join, NotificationInbox, SentNotificati
 
 def on_order_event(event: Envelope, payload: Payload) -> None:
     join = _join_record(event.orderId, payload)
-    if not join.email:
-        return  # the address comes with OrderCreated; whatever waits is sent when it arrives
     if join.payment_ok and join.inventory_ok:
         _notify(join, SentNotification.Kind.CONFIRMED, event, ship=True)
     elif join.cancelled_reason:
@@ -32,9 +35,7 @@ def _join_record(order_id: int, payload: Payload) -> Join:
     The row is inserted if missing, then changed by one UPDATE, which on PostgreSQL holds the
     row until commit: a payment and a reservation handled at once both see the other's flag.
     """
-    if isinstance(payload, schemas.OrderCreated):
-        heard = {"email": payload.customerEmail}
-    elif isinstance(payload, schemas.PaymentProcessed):
+    if isinstance(payload, schemas.PaymentProcessed):
         heard = {"payment_ok": True}
     elif isinstance(payload, schemas.InventoryUpdated):
         heard = {"inventory_ok": True}
@@ -49,7 +50,7 @@ def _join_record(order_id: int, payload: Payload) -> Join:
 
 def _notify(join: Join, kind: SentNotification.Kind, event: Envelope, *, ship: bool) -> None:
     sent = email_send(
-        order_id=join.order_id, kind=kind, to=join.email, reason=join.cancelled_reason
+        order_id=join.order_id, kind=kind, to=_address(join.order_id), reason=join.cancelled_reason
     )
     if sent is None:
         return
@@ -66,10 +67,15 @@ def _notify(join: Join, kind: SentNotification.Kind, event: Envelope, *, ship: b
         )
 
 
+def _address(order_id: int) -> str:
+    created = order_event(order_id, "OrderCreated")
+    assert isinstance(created, schemas.OrderCreated)
+    return created.customerEmail
+
+
 HANDLES = {
     name: on_order_event
     for name in (
-        "OrderCreated",
         "PaymentProcessed",
         "InventoryUpdated",
         "OrderCancelled",

@@ -11,7 +11,6 @@ class Join(models.Model):
     """What the service has heard of one order: it confirms only once payment and stock are in."""
 
     order_id = models.BigIntegerField(primary_key=True)
-    email = models.EmailField(blank=True)
     payment_ok = models.BooleanField(default=False)
     inventory_ok = models.BooleanField(default=False)
     cancelled_reason = models.CharField(max_length=200, blank=True)
