@@ -13,7 +13,7 @@ from services.bus.consumer import event_consume
 from services.bus.history import NotInLog, order_event
 from services.bus.models import Delivery, Event
 from services.bus.outbox import event_emit
-from services.notification.models import SentNotification
+from services.notification.models import Join, SentNotification
 from tests.bus_sim import InProcessBus
 from tests.schema_fixtures import FIXTURES
 
@@ -90,3 +90,39 @@ def test_the_log_answers_the_first_event_of_a_type_as_its_newest_version(db):
 
     assert type(created) is schemas.payload_class("OrderCreated")
     assert created.customerEmail == FIXTURES[("OrderCreated", 1)][0]["customerEmail"]
+
+
+def _join_states(heard: list[schemas.Payload]) -> list[tuple[bool, bool, str]]:
+    from services.notification.handlers import _join_record
+
+    states = []
+    with transaction.atomic():
+        for payload in heard:
+            join = _join_record(80, payload)
+            stored = Join.objects.get(order_id=80)
+            assert (stored.payment_ok, stored.inventory_ok, stored.cancelled_reason) == (
+                join.payment_ok,
+                join.inventory_ok,
+                join.cancelled_reason,
+            ), "what the join answers is what it stored"
+            states.append((join.payment_ok, join.inventory_ok, join.cancelled_reason))
+    return states
+
+
+PAID = schemas.PaymentProcessed(paymentId=1, amount="89.00", tokenLast4="c123")
+RESERVED = schemas.InventoryUpdated(productId=456, quantity=1, stockAfter=49)
+
+
+@pytest.mark.parametrize("first, second", [(PAID, RESERVED), (RESERVED, PAID)])
+def test_the_join_answers_each_half_as_it_stands_in_either_order(db, first, second):
+    states = _join_states([first, second, first])
+
+    assert states[0] == (first is PAID, first is RESERVED, "")
+    assert states[1:] == [(True, True, ""), (True, True, "")]
+    assert Join.objects.count() == 1
+
+
+def test_a_cancellation_keeps_what_the_join_heard_before(db):
+    states = _join_states([PAID, schemas.OrderCancelled(reason="out of stock")])
+
+    assert states == [(True, False, ""), (True, False, "out of stock")]
