@@ -11,8 +11,8 @@ with ``{"kind": "error", ...}`` and the socket goes on. A client that stops read
 socket's send buffer is over ``_BACKLOG_MAX_BYTES`` is given ``_BACKLOG_GRACE_S`` to read, then
 closed, and what waited for it is freed with the connection.
 
-Both join their group before they read the log, and both remember the last ``seq`` they sent:
-a group message at or below it is a repeat and is dropped; a message that shows a gap makes the
+Both join the process's fan-out (orders/fanout.py) before they read the log, and both remember
+the last ``seq`` they sent: a broadcast at or below it is a repeat and is dropped; a message that shows a gap makes the
 consumer read what it missed from the log first. So a page gets every committed event once, in
 order, even when the channel layer drops or reorders a broadcast.
 """
@@ -305,16 +305,22 @@ class OrderTimelineConsumer(_LogConsumer):
             await self.close(code=4404)
             return
         self.order_id = order_id
+        # The process's fan-out offers this socket its order's events; the order's group
+        # brings the notices (orders/live.py, order_notices_send).
+        await fanout().join(self, order_id=order_id)
         await self.channel_layer.group_add(order_group(self.order_id), self.channel_name)
         await self.accept()
         # A page that reconnects says what it already has; a new one gets the whole journey.
         self.last_seq = _query_int(self.scope, "after") or 0
         async with self._sending:
             await self._catch_up()
+        self._go_live()
 
     async def disconnect(self, code: int) -> None:
         await self._stop_resuming()
+        await self._stop_draining()
         if self.order_id is not None:
+            await fanout().leave(self, order_id=self.order_id)
             await self.channel_layer.group_discard(order_group(self.order_id), self.channel_name)
 
     def _gap_before(self, message: dict[str, Any]) -> bool:

@@ -1,5 +1,5 @@
-"""The feed's fan-out: one member of the feed group per process, handing each broadcast to every
-feed socket of that process in one pass.
+"""The live pages' fan-out: one member of the events group per process, handing each broadcast to
+every feed socket of that process, and to the sockets of that event's order, in one pass.
 
 When each feed socket was a member of the group itself, a broadcast went into 1,000 queues and
 woke 1,000 tasks, and each sent it through Channels' send middleware and daphne: some 0.1 ms per
@@ -8,6 +8,10 @@ builds its WebSocket frame once (checkout_site/socket_transport.py), and offers 
 socket, which writes it at once when it can (``_LogConsumer.offer`` in orders/consumers.py says
 when) and otherwise queues it for its own task. A socket still sends every event once and in
 ``seq`` order; what it misses it reads from the log, as before.
+
+An order's page is offered its order's events by the same member, so each event is published
+once, to the events group, rather than once more to a group of its order: a process with an
+order page open receives every event, and hands on those of its open orders (a dict lookup).
 
 The member joins the group before the first socket reads the log, and leaves it with the last
 socket. There is one per event loop: daphne has one; a test may run several in turn.
@@ -38,28 +42,38 @@ class FeedSocket(Protocol):
 class Fanout:
     def __init__(self) -> None:
         self._sockets: set[FeedSocket] = set()
+        self._orders: dict[int, set[FeedSocket]] = {}
         self._lock = asyncio.Lock()
         self._member: asyncio.Task[None] | None = None
         self._channel = ""
 
     @property
     def sockets(self) -> int:
-        return len(self._sockets)
+        return len(self._sockets) + sum(len(sockets) for sockets in self._orders.values())
 
-    async def join(self, socket: FeedSocket) -> None:
-        """From now on ``socket`` is offered every broadcast this process receives."""
+    async def join(self, socket: FeedSocket, *, order_id: int | None = None) -> None:
+        """From now on ``socket`` is offered every broadcast this process receives, or only
+        those of ``order_id``."""
         async with self._lock:
             if self._member is None:
                 layer = get_channel_layer()
                 self._channel = await layer.new_channel()
                 await layer.group_add(EVENTS_GROUP, self._channel)
                 self._member = asyncio.create_task(self._receive(layer, self._channel))
-            self._sockets.add(socket)
+            if order_id is None:
+                self._sockets.add(socket)
+            else:
+                self._orders.setdefault(order_id, set()).add(socket)
 
-    async def leave(self, socket: FeedSocket) -> None:
+    async def leave(self, socket: FeedSocket, *, order_id: int | None = None) -> None:
         async with self._lock:
-            self._sockets.discard(socket)
-            if self._sockets or self._member is None:
+            if order_id is None:
+                self._sockets.discard(socket)
+            elif order_id in self._orders:
+                self._orders[order_id].discard(socket)
+                if not self._orders[order_id]:
+                    del self._orders[order_id]
+            if self.sockets or self._member is None:
                 return
             member, self._member = self._member, None
             member.cancel()
@@ -84,7 +98,8 @@ class Fanout:
         message = envelope["message"]
         text = envelope.get("text") or json.dumps(message)
         frame = text_frame(text)
-        for socket in list(self._sockets):
+        order = self._orders.get(message["event"]["orderId"], ())
+        for socket in [*self._sockets, *order]:
             try:
                 socket.offer(message, text, frame)
             except Exception:

@@ -95,7 +95,8 @@ def status_after(event_types: Iterable[str], *, mode: str) -> OrderStatus:
 
 
 def events_broadcast(events: Iterable[Event]) -> None:
-    """Send committed events to the feed and to each order's group.
+    """Send committed events to the live pages: one publish each, to the events group, whose
+    member in each web process hands it to the feed and to the event's order's page.
 
     A lost broadcast is not fatal: pages notice the gap in ``seq`` and ask for what they missed.
     """
@@ -182,6 +183,6 @@ async def _group_send_all(messages: list[dict[str, Any]]) -> None:
         return
     for message in messages:
         # The socket text is encoded here, once, rather than by each of the sockets it reaches.
+        # One publish reaches the feed and the order's page alike (orders/fanout.py).
         envelope = {"type": "event.message", "message": message, "text": json.dumps(message)}
         await layer.group_send(EVENTS_GROUP, envelope)
-        await layer.group_send(order_group(message["event"]["orderId"]), envelope)

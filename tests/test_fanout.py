@@ -311,3 +311,59 @@ def test_a_page_opened_after_redis_restarted_while_no_page_was_open_is_served(
         assert _events(received) == _seqs()[6:]
     else:
         assert [m["event"]["seq"] for m in received if m.get("kind") == "event"] == _seqs()[:6]
+
+
+def test_an_order_page_is_offered_its_own_orders_events_only_and_each_once(customer, product):
+    mine_writer, other_writer = _Writer(), _Writer()
+    mine, other = _sync_order(), _sync_order()
+
+    async def scenario() -> tuple[list[dict], list[dict], tuple[int, int], int]:
+        page = await _feed(f"/ws/orders/{mine}/", mine_writer)
+        watcher = await _feed(f"/ws/orders/{other}/", other_writer)
+        try:
+            # The journeys so far come from the log, through ASGI.
+            replayed = [await page.receive_json_from(timeout=5) for _ in range(6)]
+            others = [await watcher.receive_json_from(timeout=5) for _ in range(6)]
+            during = fanout().sockets
+            # Live and in step: written straight to the page's connection.
+            await database_sync_to_async(_one_more)(mine)
+            await _until(lambda: len(mine_writer.frames) >= 1)
+            # A gap: the lost one is read from the log, then the sent one follows.
+            lost, _ = await database_sync_to_async(broadcast_lost_then_one_sent)(mine)
+            more = [await page.receive_json_from(timeout=5) for _ in range(2)]
+            await database_sync_to_async(_sync_order)()  # a third order: no one's page
+            quiet = await page.receive_nothing(timeout=0.3)
+            quiet = quiet and await watcher.receive_nothing(timeout=0.1)
+            assert quiet, "an order page got another order's event"
+        finally:
+            await page.disconnect()
+            await watcher.disconnect()
+        return replayed + more, others, (during, fanout().sockets), lost
+
+    received, others, sockets, lost = async_to_sync(scenario)()
+
+    assert sockets == (2, 0), "both joined the fan-out, and both left it"
+    written = [m["event"]["seq"] for m in mine_writer.messages()]
+    mine_seqs = [m["event"]["seq"] for m in received]
+    assert len(written) == 1
+    assert sorted(mine_seqs + written) == _seqs_of(mine)
+    assert lost in mine_seqs
+    assert [m["event"]["seq"] for m in others] == _seqs_of(other)
+    assert other_writer.frames == []
+
+
+def _one_more(order_id: int) -> int:
+    from django.db import transaction
+
+    from services.bus import schemas
+    from services.bus.outbox import event_emit
+
+    with transaction.atomic():
+        payload = schemas.NotificationSent(kind="confirmed", to="a@b.c", subject="x")
+        return event_emit(order_id=order_id, payload=payload, deliver=False).seq
+
+
+def _seqs_of(order_id: int) -> list[int]:
+    return list(
+        Event.objects.filter(order_id=order_id).order_by("seq").values_list("seq", flat=True)
+    )
