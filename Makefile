@@ -44,6 +44,7 @@ migrations-check: install
 
 bench: install-dev  ## the checkout against bare Celery on this machine; writes bench/results.json and docs/performance.md
 	$(BIN)/python -m bench
+	$(BIN)/python -m bench.cpu_paths 200 --into bench/results.json
 	$(BIN)/python -m bench.report
 
 bench-smoke: install-dev  ## every benchmark phase for a few seconds; fails if something is broken

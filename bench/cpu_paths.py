@@ -10,8 +10,10 @@ bench/out/cpu-paths.txt (not committed).
 
 from __future__ import annotations
 
+import argparse
 import cProfile
 import io
+import json
 import os
 import pstats
 import sys
@@ -57,6 +59,56 @@ def _solo_worker(
     return processes.Process("worker", command, env=env, log=log, stop_timeout=120)
 
 
+# Where a delivery's time goes, as parts of ``services/bus/tasks.py:deliver`` (cProfile's
+# cumulative times: they include waiting for Redis and SQLite, which a CPU profile would not).
+_PARTS = {
+    "handlers": [
+        ("orders/handlers.py", "order_react"),
+        ("services/payment/handlers.py", "on_order_created"),
+        ("services/inventory/handlers.py", "on_order_created"),
+        ("services/notification/handlers.py", "on_order_event"),
+    ],
+    "broadcast to the live pages": [("orders/live.py", "events_broadcast")],
+    "publish to the broker (outbox)": [("services/bus/outbox.py", "outbox_flush")],
+    "the delivery's record": [("services/bus/deliveries.py", "delivery_handled")],
+    "levers and faults": [
+        ("services/bus/hooks.py", "policy_for"),
+        ("services/bus/hooks.py", "delivery_run"),
+    ],
+    "validating the envelope": [("services/bus/schemas.py", "envelope_validate")],
+}
+
+
+def breakdown(path: str) -> dict[str, Any]:
+    """Per delivery: the time of each part, the SQL statements and the Redis commands sent."""
+    stats = pstats.Stats(path).stats
+    deliveries = total = 0.0
+    found: dict[str, float] = dict.fromkeys(_PARTS, 0.0)
+    statements = sends = 0
+    for (file, _line, name), (_cc, calls, _tt, cumulative, _callers) in stats.items():
+        if file.endswith("services/bus/tasks.py") and name == "deliver":
+            deliveries, total = calls, cumulative
+        for part, functions in _PARTS.items():
+            if any(file.endswith(f) and name == n for f, n in functions):
+                found[part] += cumulative
+        if "execute" in name and "CursorWrapper" in name:
+            statements += calls
+        if name == "<method 'sendall' of '_socket.socket' objects>":
+            sends += calls
+    per = max(deliveries, 1)
+    parts = {k: round(v * 1000 / per, 3) for k, v in found.items()}
+    parts["the rest (task, transaction, inbox)"] = round(
+        (total - sum(found.values())) * 1000 / per, 3
+    )
+    return {
+        "deliveries": int(deliveries),
+        "ms_per_delivery_profiled": round(total * 1000 / per, 3),
+        "parts_ms": parts,
+        "sql_statements_per_delivery": round(statements / per, 2),
+        "redis_sends_per_delivery": round(sends / per, 2),
+    }
+
+
 def _drain(worker: processes.Process, broker: Any, queues: list[str]) -> tuple[float, int]:
     """Run ``worker`` until the queues are empty; its CPU seconds and the deliveries it made."""
     import psutil
@@ -75,7 +127,14 @@ def _drain(worker: processes.Process, broker: Any, queues: list[str]) -> tuple[f
 def main() -> int:
     from checkout_site.embedded_redis import EmbeddedRedis
 
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 300
+    parser = argparse.ArgumentParser(prog="python -m bench.cpu_paths", description=__doc__)
+    parser.add_argument("orders", nargs="?", type=int, default=300)
+    parser.add_argument(
+        "--into", type=Path, help="add the figures to this results file (bench/results.json)"
+    )
+    args = parser.parse_args()
+    n = args.orders
+    figures: dict[str, Any] = {}
     work = Path(tempfile.mkdtemp(prefix="checkout-cpu-"))
     redis = EmbeddedRedis().start()
     env = dict(
@@ -91,7 +150,9 @@ def main() -> int:
         LOG_LEVEL="WARNING",
         PYTHONPATH=str(ROOT),
     )
+    # Its own embedded Redis is the broker, for this process and the worker alike.
     env.pop("CELERY_BROKER_URL", None)
+    os.environ.pop("CELERY_BROKER_URL", None)
     os.environ.update(env)
     report = []
     try:
@@ -117,6 +178,7 @@ def main() -> int:
         for _ in range(n):
             _post(client)
         post_ms = (time.process_time() - cpu) * 1000 / n
+        figures.update(orders=n, post_cpu_ms=round(post_ms, 3), noop_cpu_ms=round(noop_ms, 3))
         report += [
             f"In one process, Django test client, no profiler: GET /healthz {noop_ms:.2f} ms CPU,",
             f"POST /orders {post_ms:.2f} ms CPU (view, transaction, 3 publishes, broadcast).",
@@ -131,6 +193,11 @@ def main() -> int:
         plain = _solo_worker(env, queues, work / "plain.log")
         plain_cpu, plain_deliveries = _drain(plain, broker, queues)
         shipped = Order.objects.filter(status="SHIPPED").count()
+        figures.update(
+            delivery_cpu_ms=round(plain_cpu * 1000 / max(plain_deliveries, 1), 3),
+            order_cpu_ms=round(plain_cpu * 1000 / max(shipped, 1), 3),
+            deliveries_per_order=round(plain_deliveries / max(shipped, 1), 2),
+        )
         report += [
             f"Solo worker, no profiler: {plain_deliveries} deliveries for {shipped} shipped "
             f"orders, {plain_cpu * 1000 / max(plain_deliveries, 1):.2f} ms CPU per delivery, "
@@ -155,6 +222,7 @@ def main() -> int:
             if path.endswith("services/bus/consumer.py") and name == "event_consume":
                 own = ct
         shipped = Order.objects.filter(status="SHIPPED").count() - shipped
+        figures["profiled"] = breakdown(str(work / "worker.prof"))
         report += [
             f"Solo worker under cProfile: {deliveries} deliveries for {shipped} shipped orders,",
             f"{worker_cpu * 1000 / max(deliveries, 1):.2f} ms per delivery in the task "
@@ -170,6 +238,11 @@ def main() -> int:
     OUT.mkdir(exist_ok=True)
     out = OUT / "cpu-paths.txt"
     out.write_text("\n".join(report))
+    if args.into is not None:
+        results = json.loads(args.into.read_text())
+        results["cpu_paths"] = figures
+        args.into.write_text(json.dumps(results, indent=2) + "\n")
+        print(f"added the figures to {args.into}")
     print("\n".join(report[:7]))
     print(f"wrote {out}")
     return 0

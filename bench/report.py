@@ -160,6 +160,80 @@ def growth(r: dict[str, Any]) -> str:
     return " ".join(parts)
 
 
+def limits(r: dict[str, Any]) -> str:
+    """For each target the run missed, what limits it, from the run's own figures and the
+    profile of one delivery (bench/cpu_paths.py, when ``make bench`` added it)."""
+    met = targets_check(r)
+    unmet = {key for key, ok in met.items() if ok is False}
+    if not unmet:
+        return "Every target is met."
+    flat = r["details"]["flat_out"]
+    cpu, per_order = flat["cpu_ms_per_order"], flat["tasks_per_order"]
+    cores = r.get("machine", {}).get("cores", 2)
+    bare = r.get("cpu_ms_per_task", {}).get("bare", {})
+    parts = []
+    if unmet & {"cpu_ms_per_order", "orders_per_s_shipped", "throughput_ratio"}:
+        text = (
+            f"**CPU per order, and so throughput.** Flat out an order takes {cpu['total']:g} ms "
+            f"of CPU: the worker {cpu['worker']:g}, daphne {cpu['daphne']:g} (mostly the POST), "
+            f"Redis {cpu['redis']:g}. The worker's share is {per_order:g} deliveries of about "
+            f"{cpu['worker'] / max(per_order, 1):.1f} ms each, where bare Celery spends "
+            f"{bare.get('total', MISSING)} ms per task in all its processes. {cores} cores "
+            f"at that cost ship at most about {cores * 1000 / cpu['total']:.0f} orders/s."
+        )
+        if paths := r.get("cpu_paths"):
+            prof = paths["profiled"]
+            spent = sorted(prof["parts_ms"].items(), key=lambda kv: -kv[1])
+            text += (
+                f" Where a delivery goes, from a solo worker under cProfile "
+                f"(`python -m bench.cpu_paths`, {paths['orders']} orders; wall time, waits "
+                f"included, {prof['ms_per_delivery_profiled']:g} ms in all): "
+                + ", ".join(f"{name} {ms:g} ms" for name, ms in spent)
+                + f". Each delivery is a transaction of {prof['sql_statements_per_delivery']:g} "
+                f"SQL statements (BEGIN and COMMIT included) and "
+                f"{prof['redis_sends_per_delivery']:g} Redis commands (the task's fetch, "
+                "its unacked entry and its ack, which bare Celery pays too, then the publishes). "
+                "The ORM's compiling of those statements, the broadcast's read of the order's "
+                "history and the per-event publishes are what is left to cut."
+            )
+        parts.append(text)
+    if unmet & {"e2e_p99_ms", "latency_ratio"}:
+        at20 = [x for x in r["details"]["orders_per_s_scaling"] if x["rate"] == 20]
+        busy = ""
+        if at20:
+            share = at20[0]["cpu_ms_per_order"]["total"] * 20 / 10 / cores
+            busy = (
+                f" At 20 orders/s the checkout keeps {share:.0f}% of the {cores} cores busy, so "
+                "a delivery often waits for a core."
+            )
+        parts.append(
+            f"**Time to SHIPPED.** The path is two deliveries in series (payment or inventory, "
+            f"then the notification's join) and a broadcast, each delivery a transaction; bare "
+            f"Celery's 4-task chain takes {r.get('bare_chain4_p50_ms')} ms at "
+            f"p50 because its tasks do nothing.{busy} The p99 ({r.get('e2e_p99_ms')} ms) is that "
+            "queueing; it falls with the CPU per delivery."
+        )
+    if "max_idle_hop_ms" in unmet:
+        idle = r["details"].get("idle", {})
+        parts.append(
+            f"**The idle hop.** On an idle stack a hop (one event to the next it causes, "
+            f"slowest: {idle.get('slowest_hop', MISSING)}) takes a p50 of "
+            f"{idle.get('hop_ms', {}).get('p50', MISSING)} ms: the broker's wake-up, prefork's "
+            "hand-off to a pool process, and the delivery's own work up to its emit. The "
+            "delivery's work is most of it; a 5 ms hop needs a cheaper delivery first."
+        )
+    if "post_vs_minimal_write" in unmet:
+        http = r["details"].get("http", {})
+        parts.append(
+            f"**POST /orders.** daphne spends {http.get('post_cpu_ms', MISSING)} ms of CPU per "
+            f"order against {http.get('minimal_write_cpu_ms', MISSING)} ms for the minimal "
+            "outbox write: the difference is the body's validation, the rate limit's Redis "
+            "round trip, a publish per subscriber of OrderCreated and the broadcast to the "
+            "live pages, with its read of the order's history."
+        )
+    return "\n\n".join(parts)
+
+
 def _socket_runs(r: dict[str, Any]) -> list[dict[str, Any]]:
     """The socket runs at the first run's rate: the number of sockets is all that changes."""
     runs = r["details"]["sockets_scaling"]
@@ -232,6 +306,10 @@ def page(r: dict[str, Any]) -> str:
             "## The last run",
             "",
             headline(r),
+            "",
+            "## What limits it",
+            "",
+            limits(r),
             "",
             "## How cost grows",
             "",

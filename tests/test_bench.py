@@ -20,7 +20,8 @@ from bench import report
 from bench.__main__ import IDLE_HOP_LIMIT_MS, smoke_check, table, targets_check
 from bench.client import Target, WebSocket
 from bench.load import LoadRun, _seq_of, percentile
-from bench.report import headline, page
+from bench.report import headline, limits, page
+from bench.targets import TARGETS
 
 
 def test_percentile_is_nearest_rank() -> None:
@@ -333,3 +334,72 @@ def test_a_run_without_scaling_runs_gets_no_plot(
     assert report.main([str(results)]) == 0
     assert not report.PLOT.exists()
     assert "performance-growth.png" not in report.PAGE.read_text()
+
+
+def _profiled() -> dict[str, Any]:
+    return {
+        "orders": 200,
+        "profiled": {
+            "deliveries": 1400,
+            "ms_per_delivery_profiled": 4.4,
+            "parts_ms": {"handlers": 1.7, "broadcast to the live pages": 0.9},
+            "sql_statements_per_delivery": 7.6,
+            "redis_sends_per_delivery": 3.4,
+        },
+    }
+
+
+def test_the_page_says_what_limits_each_missed_target_with_the_profile() -> None:
+    results = _page_results(max_idle_hop_ms=12.0)
+    results["cpu_paths"] = _profiled()
+
+    text = limits(results)
+
+    assert "Flat out an order takes 47.5 ms of CPU" in text
+    assert "ship at most about 42 orders/s" in text
+    # The profile's parts, largest first, and what a delivery sends.
+    assert "handlers 1.7 ms, broadcast to the live pages 0.9 ms" in text
+    assert "7.6 SQL statements" in text and "3.4 Redis commands" in text
+    assert "**The idle hop.**" in text
+    assert "## What limits it" in page(results)
+
+
+def test_without_a_profile_the_limits_are_said_from_the_run_alone() -> None:
+    text = limits(_page_results())
+
+    assert "Flat out an order takes 47.5 ms of CPU" in text
+    assert "cProfile" not in text
+
+
+def test_when_every_target_is_met_the_page_says_so() -> None:
+    results = _page_results()
+    results["targets_met"] = {}
+    for key, _op, bound in TARGETS:
+        results[key] = bound
+
+    assert limits(results) == "Every target is met."
+
+
+def test_cpu_paths_adds_where_a_delivery_goes_to_the_results(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps({"kept": 1}))
+
+    subprocess.run(
+        [sys.executable, "-m", "bench.cpu_paths", "3", "--into", str(results)],
+        cwd=report.ROOT,
+        check=True,
+        capture_output=True,
+        timeout=240,
+    )
+
+    found = json.loads(results.read_text())
+    paths, prof = found["cpu_paths"], found["cpu_paths"]["profiled"]
+    assert found["kept"] == 1
+    assert paths["orders"] == 3 and paths["deliveries_per_order"] == 7.0
+    assert paths["delivery_cpu_ms"] > 0 and paths["post_cpu_ms"] > 0
+    assert prof["deliveries"] == 21
+    assert abs(sum(prof["parts_ms"].values()) - prof["ms_per_delivery_profiled"]) < 0.01
+    assert prof["parts_ms"]["handlers"] > 0 and prof["sql_statements_per_delivery"] > 3
