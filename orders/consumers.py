@@ -12,9 +12,10 @@ socket's send buffer is over ``_BACKLOG_MAX_BYTES`` is given ``_BACKLOG_GRACE_S`
 closed, and what waited for it is freed with the connection.
 
 Both join the process's fan-out (orders/fanout.py) before they read the log, and both remember
-the last ``seq`` they sent: a broadcast at or below it is a repeat and is dropped; a message that shows a gap makes the
-consumer read what it missed from the log first. So a page gets every committed event once, in
-order, even when the channel layer drops or reorders a broadcast.
+the last ``seq`` they sent: a broadcast at or below it is a repeat and is dropped; a message
+that shows a gap makes the consumer read what it missed from the log first. So a page gets
+every committed event once, in order, even when the channel layer drops or reorders a
+broadcast.
 """
 
 from __future__ import annotations
