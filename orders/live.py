@@ -22,6 +22,7 @@ from channels.layers import get_channel_layer
 
 from orders.aggregator import status_fold
 from orders.models import Order, OrderStatus
+from services.bus.history import order_histories
 from services.bus.models import Event
 from services.bus.schemas import mask_payload, payload_class, upcast
 from services.bus.tracing import tracer
@@ -69,8 +70,7 @@ def event_messages(events: Iterable[Event]) -> list[dict[str, Any]]:
     order_ids = {e.order_id for e in events}
     history: dict[int, list[tuple[int, str]]] = defaultdict(list)
     modes: dict[int, str] = {}
-    rows = Event.objects.filter(order_id__in=order_ids, seq__lte=events[-1].seq).order_by("seq")
-    for order_id, seq, type_, mode in rows.values_list("order_id", "seq", "type", "mode"):
+    for order_id, seq, type_, mode in order_histories(order_ids, up_to=events[-1].seq):
         history[order_id].append((seq, type_))
         modes[order_id] = mode
     messages = []

@@ -14,6 +14,7 @@ from django.utils import timezone
 from services.bus import hooks
 from services.bus.deliveries import delivery_duplicate, delivery_handled
 from services.bus.registry import handler_for, subscriber
+from services.bus.rows import row_insert
 from services.bus.schemas import Envelope, Payload, envelope_validate, payload_upcast
 from services.bus.tracing import delivery_span
 
@@ -94,10 +95,12 @@ def _consume(
         try:
             with transaction.atomic():
                 if policy.inbox:
-                    inbox.objects.create(
-                        event_id=envelope.eventId,
-                        event_type=envelope.type,
-                        order_id=envelope.orderId,
+                    row_insert(
+                        inbox(
+                            event_id=envelope.eventId,
+                            event_type=envelope.type,
+                            order_id=envelope.orderId,
+                        )
                     )
                 started = time.perf_counter()
                 handler(envelope, payload)

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from services.bus.dead_letters import error_text, storable_text
 from services.bus.models import Delivery
+from services.bus.rows import row_upsert
 from services.bus.schemas import Envelope
 
 _FAULTS_MAX = Delivery._meta.get_field("faults").max_length or 400
@@ -47,11 +48,10 @@ def delivery_handled(
         wait_ms=wait_ms,
         handler_ms=handler_ms,
     )
-    Delivery.objects.bulk_create(
-        [row],
-        update_conflicts=True,
-        unique_fields=["event_id", "service"],
-        update_fields=["status", "attempts", "faults", "settled_at", "wait_ms", "handler_ms"],
+    row_upsert(
+        row,
+        unique=["event_id", "service"],
+        update=["status", "attempts", "faults", "settled_at", "wait_ms", "handler_ms"],
     )
 
 

@@ -8,6 +8,10 @@ handling can always find the ones that led to it.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
+from django.db import connection
+
 from services.bus.models import Event
 from services.bus.schemas import Payload, envelope_validate, payload_upcast
 
@@ -23,3 +27,27 @@ def order_event(order_id: int, type_name: str) -> Payload:
         raise NotInLog(f"no {type_name} in the log for order {order_id}")
     _, written = envelope_validate(stored.envelope())
     return payload_upcast(written)
+
+
+def order_histories(order_ids: Collection[int], *, up_to: int) -> list[tuple[int, int, str, str]]:
+    """``(order_id, seq, type, mode)`` of every event of ``order_ids`` up to seq ``up_to``, in
+    seq order: what each broadcast reads to give an event its order's status and previous seq.
+
+    One statement written out: through the ORM the same query cost 0.2 ms of CPU to build, ten
+    times its running, on every broadcast (tests/test_rows.py pins its answer to the ORM's).
+    """
+    if not order_ids:
+        return []
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(Event._meta.get_field(f).column) for f in _HISTORY)
+    order, seq = quote(Event._meta.get_field("order_id").column), quote(Event._meta.pk.column)
+    sql = (
+        f"SELECT {columns} FROM {quote(Event._meta.db_table)} "
+        f"WHERE {order} IN ({', '.join(['%s'] * len(order_ids))}) AND {seq} <= %s ORDER BY {seq}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*order_ids, up_to])
+        return [tuple(row) for row in cursor.fetchall()]
+
+
+_HISTORY = ("order_id", "seq", "type", "mode")

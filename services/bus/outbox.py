@@ -31,6 +31,7 @@ from kombu.utils.uuid import uuid
 from services.bus import hooks
 from services.bus.models import Event
 from services.bus.registry import subscribers_of
+from services.bus.rows import row_insert
 from services.bus.schemas import Envelope, Payload
 from services.bus.tracing import trace_carrier
 
@@ -64,17 +65,19 @@ def event_emit(
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_EVENT_LOG_LOCK])
-    event = Event.objects.create(
-        type=payload.type_name(),
-        version=payload.version,
-        order_id=order_id,
-        occurred_at=timezone.now(),
-        producer=payload.producer,
-        causation_id=causation_id,
-        payload=payload.model_dump(mode="json"),
-        metadata=trace_carrier(),
-        mode=Event.Mode.EVENTS if deliver else Event.Mode.SYNC,
-        published_at=None if deliver else timezone.now(),
+    event = row_insert(
+        Event(
+            type=payload.type_name(),
+            version=payload.version,
+            order_id=order_id,
+            occurred_at=timezone.now(),
+            producer=payload.producer,
+            causation_id=causation_id,
+            payload=payload.model_dump(mode="json"),
+            metadata=trace_carrier(),
+            mode=Event.Mode.EVENTS if deliver else Event.Mode.SYNC,
+            published_at=None if deliver else timezone.now(),
+        )
     )
     transaction.on_commit(lambda: _committed(event))
     return event
