@@ -231,6 +231,20 @@ def limits(r: dict[str, Any]) -> str:
             "round trip, a publish per subscriber of OrderCreated and the broadcast to the "
             "live pages, with its read of the order's history."
         )
+    if "post_p99_sockets_ratio" in unmet:
+        runs = r["details"]["sockets_scaling"]
+        most = max(runs, key=lambda x: (x["sockets"], -x["orders_per_s"]))
+        none = r["details"].get("no_sockets", {}).get("post_ms") or {}
+        with_ = most.get("post_ms") or {}
+        parts.append(
+            f"**POST /orders beside {most['sockets']} sockets.** Each p99 comes from "
+            f"{with_.get('n', MISSING)} POSTs, so it is the slowest one or two and moves a lot "
+            f"from run to run; the p50 goes from {none.get('p50', MISSING)} ms with no socket "
+            f"to {with_.get('p50', MISSING)} ms. The POST shares daphne's one event loop with "
+            "the fan-out, which writes each event to every socket in one pass (first to last "
+            f"socket: p50 {most['fanout_spread_ms']['p50']} ms per event), so a POST that "
+            "arrives during one waits for it."
+        )
     return "\n\n".join(parts)
 
 

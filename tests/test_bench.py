@@ -403,3 +403,12 @@ def test_cpu_paths_adds_where_a_delivery_goes_to_the_results(tmp_path) -> None:
     assert prof["deliveries"] == 21
     assert abs(sum(prof["parts_ms"].values()) - prof["ms_per_delivery_profiled"]) < 0.01
     assert prof["parts_ms"]["handlers"] > 0 and prof["sql_statements_per_delivery"] > 3
+
+
+def test_a_missed_socket_ratio_is_explained_by_the_p50s_and_the_fan_out() -> None:
+    results = _page_results(post_p99_sockets_ratio=4.0)
+
+    text = limits(results)
+
+    assert "**POST /orders beside 1000 sockets.** Each p99 comes from 10 POSTs" in text
+    assert "first to last socket: p50 20.0 ms per event" in text
