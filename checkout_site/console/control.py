@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 from celery import signals
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, connection, transaction
 from kombu.exceptions import OperationalError
 
 from checkout_site.celery import app
@@ -94,6 +94,10 @@ def _stopped_queues() -> list[str]:
         # A worker must come up even while the database does; it then consumes everything.
         log.warning("could not read which services are stopped", exc_info=True)
         return []
+    finally:
+        # Read in the worker's main process, which forks the pool: it keeps no connection open
+        # for a child to inherit (checkout_site/console/heartbeat.py says why).
+        connection.close()
 
 
 @signals.celeryd_after_setup.connect

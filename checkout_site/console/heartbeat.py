@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
 from collections import Counter
 from datetime import timedelta
 from typing import Any
 
 from celery import signals
-from django.db import DatabaseError, close_old_connections, connection
+from django.db import DatabaseError, connection
 from django.utils import timezone
 
 from checkout_site.console.models import WorkerBeat
@@ -28,6 +29,17 @@ BEAT_EVERY_S = 2.0
 ALIVE_WITHIN_S = 3 * BEAT_EVERY_S
 
 _stop = threading.Event()
+
+# The worker's main process forks a pool process whenever one dies (the console's crash fault
+# does that on purpose). SQLite keeps its locks' bookkeeping in the process's memory, which a
+# fork copies: a child forked while this thread's connection was in a write kept that lock
+# with no thread to release it, and each write it tried waited out the busy timeout ("database
+# is locked"), seen as an order stuck after a crash. So a beat holds this lock while it has a
+# connection, closes the connection before letting go, and a fork waits for it.
+_beating = threading.Lock()
+os.register_at_fork(
+    before=_beating.acquire, after_in_parent=_beating.release, after_in_child=_beating.release
+)
 
 
 def workers_alive() -> dict[str, int]:
@@ -45,14 +57,15 @@ def _beat(consumer: Any) -> None:
         queues = (
             sorted(q.name for q in consumer.task_consumer.queues) if consumer.task_consumer else []
         )
-        try:
-            WorkerBeat.objects.update_or_create(
-                worker=name, defaults={"queues": queues, "beat_at": timezone.now()}
-            )
-        except DatabaseError as exc:
-            log.warning("heartbeat not written: %s", exc)
-            close_old_connections()
-    connection.close()
+        with _beating:
+            try:
+                WorkerBeat.objects.update_or_create(
+                    worker=name, defaults={"queues": queues, "beat_at": timezone.now()}
+                )
+            except DatabaseError as exc:
+                log.warning("heartbeat not written: %s", exc)
+            finally:
+                connection.close()
 
 
 @signals.worker_ready.connect
