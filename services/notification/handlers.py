@@ -11,14 +11,10 @@ instead of taking a delivery of every order to keep it.
 
 from __future__ import annotations
 
-import functools
-
-from django.db import connection
-from django.utils import timezone
-
 from services.bus import schemas
 from services.bus.history import order_event
 from services.bus.outbox import event_emit
+from services.bus.rows import row_upsert
 from services.bus.schemas import Envelope, Payload
 from services.notification.emails import email_send
 from services.notification.models import Join, NotificationInbox, SentNotification
@@ -38,8 +34,8 @@ def _join_record(order_id: int, payload: Payload) -> Join:
     One statement: the row is inserted with what was heard, or, if it is there, that one column
     is updated, and the row comes back as it now stands. On PostgreSQL the update holds the row
     until commit, so a payment and a reservation handled at once are handled one after the
-    other, and the second sees the first's flag. (Three ORM statements did this before; the
-    join's tests in tests/test_notification.py pin what it does.)
+    other, and the second sees the first's flag (services/bus/rows.py builds the statement;
+    tests/test_notification.py pins what the join answers).
     """
     if isinstance(payload, schemas.PaymentProcessed):
         column, value = "payment_ok", True
@@ -49,30 +45,17 @@ def _join_record(order_id: int, payload: Payload) -> Join:
         column, value = "cancelled_reason", payload.reason
     else:
         raise TypeError(f"the notification join does not take {type(payload).__name__}")
-    row = Join(order_id=order_id, **{column: value}, updated_at=timezone.now())
-    fields = [Join._meta.get_field(f) for f in _JOIN_FIELDS]
-    values = [f.get_db_prep_value(getattr(row, f.attname), connection) for f in fields]
-    with connection.cursor() as cursor:
-        cursor.execute(_join_upsert(connection.vendor, column), values)
-        payment_ok, inventory_ok, cancelled_reason = cursor.fetchone()
-    row.payment_ok, row.inventory_ok = bool(payment_ok), bool(inventory_ok)
-    row.cancelled_reason = cancelled_reason
-    return row
-
-
-_JOIN_FIELDS = ("order_id", "payment_ok", "inventory_ok", "cancelled_reason", "updated_at")
-
-
-@functools.cache
-def _join_upsert(vendor: str, column: str) -> str:
-    # SQLite (3.35 and later) and PostgreSQL both take this form; names come from the model.
-    table = connection.ops.quote_name(Join._meta.db_table)
-    names = [connection.ops.quote_name(Join._meta.get_field(f).column) for f in _JOIN_FIELDS]
-    key, heard, updated = names[0], names[_JOIN_FIELDS.index(column)], names[-1]
-    return (
-        f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join(['%s'] * len(names))}) "
-        f"ON CONFLICT ({key}) DO UPDATE SET {heard} = excluded.{heard}, "
-        f"{updated} = excluded.{updated} RETURNING {', '.join(names[1:4])}"
+    payment_ok, inventory_ok, cancelled_reason = row_upsert(
+        Join(order_id=order_id, **{column: value}),
+        unique=["order_id"],
+        update=[column, "updated_at"],
+        returning=["payment_ok", "inventory_ok", "cancelled_reason"],
+    )
+    return Join(
+        order_id=order_id,
+        payment_ok=bool(payment_ok),
+        inventory_ok=bool(inventory_ok),
+        cancelled_reason=cancelled_reason,
     )
 
 
