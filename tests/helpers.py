@@ -22,6 +22,33 @@ SHIPPED_JOURNEY = [
 ARTICLE_ORDER = {"userId": 123, "productId": 456, "quantity": 1, "paymentToken": "tok_abc123"}
 
 
+def running_commands(root: Any) -> dict[Any, str]:
+    """The live descendants of a ``psutil.Process``, each with its command line.
+
+    A child that exited but is not yet reaped (a zombie) or is already gone has no command line;
+    it is left out rather than failing whoever asked.
+    """
+    import psutil
+
+    found = {}
+    for child in root.children(recursive=True):
+        try:
+            found[child] = " ".join(child.cmdline())
+        except psutil.Error:
+            continue
+    return found
+
+
+def alive(process: Any) -> bool:
+    """Whether a ``psutil.Process`` still runs: not exited, not a zombie waiting to be reaped."""
+    import psutil
+
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
 def permissions_grant(user: Any, names: tuple[str, ...] | list[str]) -> Any:
     """Give a user permissions named ``app_label.codename``; returns the user, reloaded."""
     from django.contrib.auth.models import Permission

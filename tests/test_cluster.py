@@ -32,7 +32,7 @@ import pytest
 from bench.client import Target, WebSocket
 from checkout_site.embedded_redis import free_port
 from tests.conftest import ROOT, wait_for
-from tests.helpers import ARTICLE_ORDER
+from tests.helpers import ARTICLE_ORDER, alive, running_commands
 from tests.netproxy import TcpProxy
 
 pytestmark = pytest.mark.cluster
@@ -152,7 +152,7 @@ class Feed:
 
 
 def _daphnes(launcher: psutil.Process) -> list[psutil.Process]:
-    return [p for p in launcher.children(recursive=True) if "daphne" in " ".join(p.cmdline())]
+    return [p for p, command in running_commands(launcher).items() if "daphne" in command]
 
 
 async def _drive(site: Site, port: int, launcher: psutil.Process) -> dict[str, Any]:
@@ -260,7 +260,7 @@ def test_the_cluster_loses_nothing_through_a_killed_daphne_and_a_stopped_service
             log.close()
             proxy.stop()
     threading.Event().wait(0.5)
-    left = [p for p in descendants if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    left = [p for p in descendants if alive(p)]
 
     every = seen["every"]
     assert len(seen["orders"]) == ORDERS and len(every) >= ORDERS * 6

@@ -10,6 +10,7 @@ import pytest
 from checkout_site import processes
 from checkout_site.processes import ProcessGroup, service_queues
 from tests.conftest import stack_env
+from tests.helpers import alive
 
 
 def test_the_worker_command_consumes_every_queue_the_registry_lists():
@@ -45,7 +46,7 @@ def test_a_worker_per_queue_consumes_its_queue_alone_and_a_stop_leaves_no_proces
         f"per-queue-{queue}@{host}": [queue] for queue in service_queues()
     }
     assert len(started) > len(nodes), "each worker has pool processes"
-    assert not [p for p in started if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert not [p for p in started if alive(p)]
 
 
 def _pool(worker: processes.Process) -> tuple[str, str, str]:

@@ -15,7 +15,7 @@ import pytest
 
 from checkout_site.embedded_redis import free_port
 from tests.conftest import ROOT, wait_for
-from tests.helpers import ARTICLE_ORDER
+from tests.helpers import ARTICLE_ORDER, alive, running_commands
 
 pytestmark = pytest.mark.stack
 
@@ -51,8 +51,8 @@ def test_the_stack_serves_the_article_order_and_ctrl_c_stops_every_process(tmp_p
             if "is serving" in line or not line:
                 break
         assert f"http://127.0.0.1:{port}/" in "".join(lines), "".join(lines)
-        children = psutil.Process(launcher.pid).children(recursive=True)
-        names = " ".join(" ".join(c.cmdline()) for c in children)
+        running = running_commands(psutil.Process(launcher.pid))
+        names = " ".join(running.values())
         assert "redis-server" in names and "celery" in names and "daphne" in names
 
         body = json.dumps(ARTICLE_ORDER).encode()
@@ -74,4 +74,4 @@ def test_the_stack_serves_the_article_order_and_ctrl_c_stops_every_process(tmp_p
         launcher.wait(timeout=30)
 
     assert launcher.returncode == 0
-    assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+    assert not [c for c in running if alive(c)]
