@@ -14,6 +14,11 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "checkout_site.settings")
 django_asgi_app = get_asgi_application()
 
+from checkout_site.db.sqlite3.base import connection_reuse_start  # noqa: E402
+
+# Each request's sync code runs in a new thread; on SQLite its connection is reused, not reopened.
+connection_reuse_start()
+
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 

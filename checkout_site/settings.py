@@ -93,6 +93,8 @@ DATABASE_URL = envurl(
 )
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Django's, with a web process's connections reused between request threads.
+    DATABASES["default"]["ENGINE"] = "checkout_site.db.sqlite3"
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"]["OPTIONS"] = {
         # Several processes (web, worker, relay) write to one file: WAL lets readers go on while
