@@ -9,14 +9,19 @@ from __future__ import annotations
 
 import os
 
-from django.core.asgi import get_asgi_application
+import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "checkout_site.settings")
-django_asgi_app = get_asgi_application()
+django.setup(set_prefix=False)
+
+from checkout_site.request_threads import RequestThreadsHandler  # noqa: E402
+
+# Django's handler (what get_asgi_application returns), on threads kept between requests.
+django_asgi_app = RequestThreadsHandler()
 
 from checkout_site.db.sqlite3.base import connection_reuse_start  # noqa: E402
 
-# Each request's sync code runs in a new thread; on SQLite its connection is reused, not reopened.
+# On SQLite, the connection Django closes at a request's end is kept for the next request's.
 connection_reuse_start()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
