@@ -51,7 +51,12 @@ def order_place(
             )
             if on_created is not None:
                 on_created(order)
-            event_emit(order_id=order.pk, payload=order_created_payload(order, request))
+            else:
+                # An order's own levers are stored with it, by on_created: this one has none,
+                # and the bus need not look for them (registered before the event's flush).
+                transaction.on_commit(lambda: hooks.order_unscoped(order.pk))
+            payload = order_created_payload(order, request, scoped=on_created is not None)
+            event_emit(order_id=order.pk, payload=payload)
     except IntegrityError:
         # Two requests with one key raced; the other one won and its order is the answer.
         if idempotency_key:
@@ -62,11 +67,15 @@ def order_place(
     return order, True
 
 
-def order_created_payload(order: Order, request: OrderRequest) -> schemas.Payload:
+def order_created_payload(
+    order: Order, request: OrderRequest, *, scoped: bool = True
+) -> schemas.Payload:
     """The order's OrderCreated, in the version the bus says producers emit now (the schema
-    lever): the producer switches live, and every consumer upcasts what it gets."""
+    lever): the producer switches live, and every consumer upcasts what it gets. ``scoped``
+    False: the order has no levers of its own to ask about."""
     amount = f"{order.amount:.2f}"
-    if hooks.schema_version_for("OrderCreated", order_id=order.pk) == 1:
+    own = order.pk if scoped else None
+    if hooks.schema_version_for("OrderCreated", order_id=own) == 1:
         return schemas.OrderCreatedV1(
             userId=order.customer_id,
             productId=order.product_id,

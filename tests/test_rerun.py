@@ -269,6 +269,29 @@ class TestInProcess:
         assert refused.status_code == 403
         assert _new_orders(shipped.pk) == []
 
+    def test_an_order_placed_without_levers_of_its_own_costs_no_query_to_ask_about(
+        self,
+        staff_client,
+        shipped,
+        django_capture_on_commit_callbacks,
+        django_assert_num_queries,
+    ):
+        _rerun(staff_client, shipped.pk, "delivery/inventory/at-most-once")
+        [flipped] = _new_orders(shipped.pk)
+        with django_capture_on_commit_callbacks() as callbacks:
+            plain = _place()
+        # The first thing its commit runs, before the flush that asks about its event.
+        callbacks[0]()
+
+        with django_assert_num_queries(0):
+            assert hooks.policy_for("inventory", order_id=plain.pk) == hooks.DEFAULT_POLICY
+            assert hooks.order_subscribers("OrderCreated", plain.pk) == ()
+        assert hooks.policy_for("inventory", order_id=flipped.pk).ack == "early"
+        untold = _place()  # its commit's hint never ran: the bus looks, once
+        with django_assert_num_queries(1):
+            hooks.policy_for("inventory", order_id=untold.pk)
+            hooks.policy_for("payment", order_id=untold.pk)
+
     def test_the_order_page_shows_the_ledger_panel_to_staff_only(
         self, staff_client, client, shipped
     ):

@@ -2,14 +2,16 @@
 
 A re-run's ``Rerun`` row is stored in its order's own transaction and never changes, so an
 answer, "none" included, holds for as long as the order exists: a process pays one query per
-order it sees, and a delivery a dict lookup. The console's re-run (rerun.py) writes the rows;
+order it sees, and a delivery a dict lookup. The process that placed an order without one is
+told so (``rerun_none``) and pays no query for it. The console's re-run (rerun.py) writes the rows;
 its order-scoped levers and the fault hooks (faults.py) read them here.
 """
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
-from functools import lru_cache
 
 from checkout_site.console.models import Rerun, lever_label
 
@@ -41,27 +43,52 @@ class RerunLevers:
         return f"{flip}, order {self.order_id} only"
 
 
-@lru_cache(maxsize=4096)
+# The answers of the orders seen last, newest at the end.
+_KNOWN_MAX = 4096
+_known: OrderedDict[int, RerunLevers | None] = OrderedDict()
+_known_lock = threading.Lock()
+
+
 def rerun_for(order_id: int) -> RerunLevers | None:
     """The re-run that placed ``order_id``, or None for an order placed any other way."""
+    with _known_lock:
+        if order_id in _known:
+            _known.move_to_end(order_id)
+            return _known[order_id]
     row = Rerun.objects.filter(order_id=order_id).first()
-    if row is None:
-        return None
-    return RerunLevers(
-        order_id=row.order_id,
-        original_id=row.original_id,
-        lever=row.lever,
-        service=row.service,
-        value=row.value,
-        event_type=row.event_type,
-        fault=row.fault,
-        fault_service=row.fault_service,
-    )
+    levers = None
+    if row is not None:
+        levers = RerunLevers(
+            order_id=row.order_id,
+            original_id=row.original_id,
+            lever=row.lever,
+            service=row.service,
+            value=row.value,
+            event_type=row.event_type,
+            fault=row.fault,
+            fault_service=row.fault_service,
+        )
+    _know(order_id, levers)
+    return levers
+
+
+def rerun_none(order_id: int) -> None:
+    """``order_id`` committed with no re-run of its own (the bus's ``order_unscoped``)."""
+    _know(order_id, None)
+
+
+def _know(order_id: int, levers: RerunLevers | None) -> None:
+    with _known_lock:
+        _known[order_id] = levers
+        _known.move_to_end(order_id)
+        while len(_known) > _KNOWN_MAX:
+            _known.popitem(last=False)
 
 
 def reruns_forget() -> None:
-    """Drop this process's cache (a test whose database was rolled back reuses order ids)."""
-    rerun_for.cache_clear()
+    """Drop this process's answers (a test whose database was rolled back reuses order ids)."""
+    with _known_lock:
+        _known.clear()
 
 
 def rerun_fault(*, service: str, kind: str, order_id: int) -> str:

@@ -31,7 +31,7 @@ from checkout_site.console.levers import (
     policy_with,
 )
 from checkout_site.console.models import Fault, Rerun
-from checkout_site.console.order_scope import rerun_for
+from checkout_site.console.order_scope import rerun_for, rerun_none
 from checkout_site.console.record import record_rerun
 from orders.contract import ApiError, order_request_parse
 from orders.models import TERMINAL_STATUSES, Order
@@ -76,6 +76,9 @@ class OrderScopedLevers:
         if rerun is None or rerun.lever != SUBSCRIPTION or rerun.event_type != event_type:
             return ()
         return (rerun.service,)
+
+    def unscoped(self, order_id: int) -> None:
+        rerun_none(order_id)
 
 
 @dataclass(frozen=True)

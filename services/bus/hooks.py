@@ -144,6 +144,8 @@ class OrderLevers(Protocol):
 
     def subscribers(self, event_type: str, order_id: int) -> tuple[str, ...]: ...
 
+    def unscoped(self, order_id: int) -> None: ...
+
 
 _order_levers: list[OrderLevers] = []
 
@@ -162,6 +164,16 @@ def _order_say(ask: Callable[[OrderLevers], R], what: str) -> R | None:
     except Exception:
         log.warning("order levers failed; %s as for every order", what, exc_info=True)
         return None
+
+
+def order_unscoped(order_id: int) -> None:
+    """Tell the order-scoped provider that ``order_id`` was placed without levers of its own.
+
+    An order's own levers are stored in the transaction that creates it (``order_place``'s
+    ``on_created``), so an order committed without them never has any: the provider can answer
+    for it without looking. Called once the order has committed.
+    """
+    _order_say(lambda levers: levers.unscoped(order_id), f"order {order_id}")
 
 
 def policy_for(service: str, *, order_id: int | None = None) -> Policy:
