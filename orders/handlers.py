@@ -5,6 +5,8 @@ Subscriptions are declared in ``HANDLES``; the app config enters them in the bus
 
 from __future__ import annotations
 
+from django.db.models import QuerySet
+
 from orders.aggregator import (
     cancellation_due,
     cancellation_reason,
@@ -13,16 +15,18 @@ from orders.aggregator import (
 )
 from orders.models import Customer, Order, OrderInbox, Product
 from services.bus import schemas
+from services.bus.models import Event
 from services.bus.outbox import event_emit
+from services.bus.rows import rows_select
 from services.bus.schemas import Envelope, Payload
 
 
 def order_react(event: Envelope, payload: Payload) -> None:
-    order = order_locked(event.orderId)
-    log = dict(order.events.values_list("type", "event_id"))
+    status_now = order_locked(event.orderId)
+    log = dict(rows_select(_order_log, event.orderId))
     if confirmation_due(log):
         emitted = event_emit(
-            order_id=order.pk,
+            order_id=event.orderId,
             payload=schemas.OrderConfirmed(
                 paymentEvent=log["PaymentProcessed"],
                 inventoryEvent=log["InventoryUpdated"],
@@ -32,28 +36,40 @@ def order_react(event: Envelope, payload: Payload) -> None:
         log[emitted.type] = emitted.event_id
     elif cancellation_due(log):
         emitted = event_emit(
-            order_id=order.pk,
+            order_id=event.orderId,
             payload=schemas.OrderCancelled(reason=cancellation_reason(log)),
             causation_id=event.eventId,
         )
         log[emitted.type] = emitted.event_id
     status = status_fold(log)
-    if order.status != status:
-        Order.objects.filter(pk=order.pk).update(status=status)
+    if status_now != status:
+        Order.objects.filter(pk=event.orderId).update(status=status)
     if isinstance(payload, schemas.InventoryUpdated | schemas.InventoryReleased):
         stock_project(payload.productId, payload.stockAfter, event.seq)
 
 
-def order_locked(order_id: int) -> Order:
-    """The order, locked until commit: the two halves of a join (payment and stock arriving
-    together) are handled one after the other, so exactly one of them sees both.
+def order_locked(order_id: int) -> str:
+    """The order's status, its row locked until commit: the two halves of a join (payment and
+    stock arriving together) are handled one after the other, so exactly one of them sees both.
 
     FOR NO KEY UPDATE, not FOR UPDATE: every event stored for the order checks its foreign key
     with FOR KEY SHARE, which FOR UPDATE would block. Another service's transaction holding the
     event log's lock (services/bus/outbox.py) would then wait for this one while this one waits
     for the log's lock to emit OrderConfirmed: a deadlock, seen on PostgreSQL under load.
     """
-    return Order.objects.select_for_update(no_key=True).get(pk=order_id)
+    found = rows_select(_order_status_locked, order_id)
+    if not found:
+        raise Order.DoesNotExist(f"no order {order_id}")
+    return found[0][0]
+
+
+def _order_status_locked(order_id: int) -> QuerySet[Order]:
+    return Order.objects.select_for_update(no_key=True).filter(pk=order_id).values_list("status")
+
+
+def _order_log(order_id: int) -> QuerySet[Event]:
+    """The order's events, as (type, event id): what the aggregator folds."""
+    return Event.objects.filter(order_id=order_id).values_list("type", "event_id")
 
 
 def points_project(event: Envelope, payload: Payload) -> None:

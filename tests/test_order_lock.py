@@ -44,3 +44,33 @@ def test_another_service_stores_an_event_of_an_order_the_order_service_has_locke
     other.join(timeout=10)
 
     assert went_in
+
+
+def test_the_order_service_holds_its_lock_until_commit(customer, product):
+    """Two halves of a join: the second waits for the first's commit, then sees its status."""
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks: SQLite lets one transaction write at a time, whatever it locks")
+    from orders.models import Order
+
+    request = OrderRequest(userId=123, productId=456, quantity=1, paymentToken="tok_abc123")
+    order, _ = order_place(request=request)
+    seen: list[str] = []
+
+    def second_half() -> None:
+        try:
+            with transaction.atomic():
+                seen.append(order_locked(order.pk))
+        finally:
+            connection.close()
+
+    with transaction.atomic():
+        assert order_locked(order.pk) == "INITIATED"
+        other = threading.Thread(target=second_half)
+        other.start()
+        other.join(timeout=0.5)
+        waited = other.is_alive()
+        Order.objects.filter(pk=order.pk).update(status="CONFIRMED")
+    other.join(timeout=10)
+
+    assert waited, "the second locker did not wait for the first"
+    assert seen == ["CONFIRMED"]

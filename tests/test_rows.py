@@ -136,3 +136,60 @@ def test_an_orders_history_reads_as_the_orm_reads_it():
         "OrderCreated",
         "PaymentProcessed",
     ]
+
+
+def _log_of(order_id: int) -> Any:
+    return Event.objects.filter(order_id=order_id).values_list("type", "event_id", "occurred_at")
+
+
+def _caused_by(causation_id: Any) -> Any:
+    return Event.objects.filter(causation_id=causation_id).values_list("seq")
+
+
+def test_a_compiled_select_answers_as_the_orm_does_converters_included(monkeypatch):
+    from services.bus import rows
+
+    for order_id, kind in [(7, "OrderCreated"), (7, "PaymentProcessed"), (8, "OrderCreated")]:
+        Event.objects.create(**{**_event_fields(), "order_id": order_id, "type": kind})
+
+    first = rows.rows_select(_log_of, 7)
+    assert first == [tuple(r) for r in _log_of(7)]
+    assert [type(r[1]) for r in first] == [uuid.UUID, uuid.UUID]  # as the ORM converts them
+    assert first[0][2].tzinfo is not None
+
+    # Later calls run the kept statement: nothing is compiled again.
+    monkeypatch.setattr(rows, "_select_compile", lambda *a: pytest.fail("compiled again"))
+    assert rows.rows_select(_log_of, 8) == [tuple(r) for r in _log_of(8)]
+    assert rows.rows_select(_log_of, 9) == []
+
+
+def test_a_select_whose_parameter_the_orm_adapts_is_run_by_the_orm_each_time():
+    from django.db import connection
+
+    from services.bus import rows
+
+    cause = uuid.uuid4()
+    stored = Event.objects.create(**{**_event_fields(), "causation_id": cause})
+
+    assert rows.rows_select(_caused_by, cause) == [(stored.seq,)]
+    assert rows.rows_select(_caused_by, uuid.uuid4()) == []
+    assert rows._selects[(_caused_by, connection.vendor)] is None
+
+
+def test_the_order_services_lock_is_in_its_compiled_statement(customer, product):
+    from django.db import connection
+
+    from orders.handlers import _order_status_locked, order_locked
+    from orders.models import Order
+    from services.bus import rows
+
+    order = Order.objects.create(customer=customer, product=product, quantity=1, amount=1)
+    with transaction.atomic():
+        assert order_locked(order.pk) == "INITIATED"
+        with pytest.raises(Order.DoesNotExist):
+            order_locked(order.pk + 1000)
+    sql = rows._selects[(_order_status_locked, connection.vendor)].sql
+    if connection.vendor == "postgresql":
+        assert sql.endswith("FOR NO KEY UPDATE")
+    else:
+        assert "FOR" not in sql  # SQLite has no row locks: one writer at a time

@@ -10,7 +10,6 @@ its order-scoped levers and the fault hooks (faults.py) read them here.
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 
 from checkout_site.console.models import Rerun, lever_label
@@ -43,18 +42,19 @@ class RerunLevers:
         return f"{flip}, order {self.order_id} only"
 
 
-# The answers of the orders seen last, newest at the end.
+# The answers of the orders seen last, oldest first; a delivery asks several times, so a read
+# is a plain dict lookup, without the lock that only writers take.
 _KNOWN_MAX = 4096
-_known: OrderedDict[int, RerunLevers | None] = OrderedDict()
+_known: dict[int, RerunLevers | None] = {}
 _known_lock = threading.Lock()
+_UNKNOWN = object()
 
 
 def rerun_for(order_id: int) -> RerunLevers | None:
     """The re-run that placed ``order_id``, or None for an order placed any other way."""
-    with _known_lock:
-        if order_id in _known:
-            _known.move_to_end(order_id)
-            return _known[order_id]
+    known = _known.get(order_id, _UNKNOWN)
+    if known is not _UNKNOWN:
+        return known  # type: ignore[return-value]
     row = Rerun.objects.filter(order_id=order_id).first()
     levers = None
     if row is not None:
@@ -80,9 +80,8 @@ def rerun_none(order_id: int) -> None:
 def _know(order_id: int, levers: RerunLevers | None) -> None:
     with _known_lock:
         _known[order_id] = levers
-        _known.move_to_end(order_id)
         while len(_known) > _KNOWN_MAX:
-            _known.popitem(last=False)
+            del _known[next(iter(_known))]
 
 
 def reruns_forget() -> None:

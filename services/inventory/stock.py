@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from django.db.models import F
+from django.db.models import F, QuerySet
 
 from services.bus.hooks import effect_policy
+from services.bus.rows import row_insert, rows_select
 from services.inventory.models import Reservation, Stock
 
 
@@ -46,21 +47,28 @@ def stock_reserve(*, order_id: int, product_id: int, quantity: int) -> tuple[Res
     """
     guards = effect_policy()
     if guards.effect_checked:
-        existing = Reservation.objects.filter(order_id=order_id).first()
-        if existing is not None:
-            return existing, False
+        earlier = rows_select(_reservation_of, order_id)
+        if earlier:
+            return Reservation.objects.get(pk=earlier[0][0]), False
     # One conditional UPDATE: two orders racing for the last unit cannot both pass the check.
     taken = _rule.allows(order_id=order_id) and Stock.objects.filter(
         product_id=product_id, on_hand__gte=quantity
     ).update(on_hand=F("on_hand") - quantity)
-    reservation = Reservation.objects.create(
-        order_id=order_id,
-        product_id=product_id,
-        quantity=quantity,
-        state=Reservation.State.RESERVED if taken else Reservation.State.REJECTED,
-        guarded=guards.effect_unique,
+    reservation = row_insert(
+        Reservation(
+            order_id=order_id,
+            product_id=product_id,
+            quantity=quantity,
+            state=Reservation.State.RESERVED if taken else Reservation.State.REJECTED,
+            guarded=guards.effect_unique,
+        )
     )
     return reservation, True
+
+
+def _reservation_of(order_id: int) -> QuerySet[Reservation]:
+    """The order's first reservation, by id: the one the guard finds."""
+    return Reservation.objects.filter(order_id=order_id).order_by("pk").values_list("pk")[:1]
 
 
 def stock_release(*, order_id: int) -> tuple[Reservation, bool]:
@@ -84,9 +92,12 @@ def stock_release(*, order_id: int) -> tuple[Reservation, bool]:
 def stock_level(product_id: int | None) -> int:
     if product_id is None:
         return 0
-    return (
-        Stock.objects.filter(product_id=product_id).values_list("on_hand", flat=True).first() or 0
-    )
+    found = rows_select(_on_hand, product_id)
+    return found[0][0] if found else 0
+
+
+def _on_hand(product_id: int) -> QuerySet[Stock]:
+    return Stock.objects.filter(product_id=product_id).order_by("pk").values_list("on_hand")[:1]
 
 
 def stock_seed(*, product_id: int, on_hand: int) -> bool:

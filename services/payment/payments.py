@@ -10,9 +10,11 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import NamedTuple, Protocol
 
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from services.bus.hooks import effect_policy
+from services.bus.rows import row_insert, rows_select
 from services.bus.schemas import DECLINED_TOKEN, token_is_valid, token_last4
 from services.payment.models import Payment
 
@@ -58,19 +60,26 @@ def payment_charge(*, order_id: int, amount: Decimal, token: str) -> tuple[Payme
     """
     guards = effect_policy()
     if guards.effect_checked:
-        existing = Payment.objects.filter(order_id=order_id).first()
-        if existing is not None:
-            return existing, False
+        earlier = rows_select(_payment_of, order_id)
+        if earlier:
+            return Payment.objects.get(pk=earlier[0][0]), False
     ok, reason = _gateway.decide(order_id=order_id, token=token)
-    payment = Payment.objects.create(
-        order_id=order_id,
-        amount=amount,
-        token_last4=token_last4(token),
-        status=Payment.Status.CHARGED if ok else Payment.Status.DECLINED,
-        reason=reason,
-        guarded=guards.effect_unique,
+    payment = row_insert(
+        Payment(
+            order_id=order_id,
+            amount=amount,
+            token_last4=token_last4(token),
+            status=Payment.Status.CHARGED if ok else Payment.Status.DECLINED,
+            reason=reason,
+            guarded=guards.effect_unique,
+        )
     )
     return payment, True
+
+
+def _payment_of(order_id: int) -> QuerySet[Payment]:
+    """The order's first payment, by id: the one the guard finds."""
+    return Payment.objects.filter(order_id=order_id).order_by("pk").values_list("pk")[:1]
 
 
 def payment_refund(*, order_id: int) -> tuple[Payment, bool]:
