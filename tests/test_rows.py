@@ -193,3 +193,28 @@ def test_the_order_services_lock_is_in_its_compiled_statement(customer, product)
         assert sql.endswith("FOR NO KEY UPDATE")
     else:
         assert "FOR" not in sql  # SQLite has no row locks: one writer at a time
+
+
+def test_every_hot_select_keeps_its_statement():
+    """A builder whose parameters do not come out of the compiler as given would fall back to
+    the ORM on every delivery, silently: each one the handlers use is held to it here."""
+    from django.db import connection
+
+    from orders.handlers import _order_log, _order_status_locked
+    from services.bus import rows
+    from services.bus.history import _first_of_type
+    from services.inventory.stock import _on_hand, _reservation_of
+    from services.payment.payments import _payment_of
+
+    calls = [
+        (_order_status_locked, (1,)),
+        (_order_log, (1,)),
+        (_payment_of, (1,)),
+        (_reservation_of, (1,)),
+        (_on_hand, (1,)),
+        (_first_of_type, (1, "OrderCreated")),
+    ]
+    with transaction.atomic():
+        for build, params in calls:
+            rows.rows_select(build, *params)
+    assert [b.__name__ for b, _ in calls if rows._selects[(b, connection.vendor)] is None] == []

@@ -11,9 +11,11 @@ from __future__ import annotations
 from collections.abc import Collection
 
 from django.db import connection
+from django.db.models import QuerySet
 
 from services.bus.models import Event
-from services.bus.schemas import Payload, envelope_validate, payload_upcast
+from services.bus.rows import rows_select
+from services.bus.schemas import Payload, upcast
 
 
 class NotInLog(LookupError):
@@ -22,11 +24,19 @@ class NotInLog(LookupError):
 
 def order_event(order_id: int, type_name: str) -> Payload:
     """The order's first event of ``type_name``, read as its type's newest version."""
-    stored = Event.objects.filter(order_id=order_id, type=type_name).order_by("seq").first()
-    if stored is None:
+    found = rows_select(_first_of_type, order_id, type_name)
+    if not found:
         raise NotInLog(f"no {type_name} in the log for order {order_id}")
-    _, written = envelope_validate(stored.envelope())
-    return payload_upcast(written)
+    version, payload = found[0]
+    return upcast(type_name, version, payload)
+
+
+def _first_of_type(order_id: int, type_name: str) -> QuerySet[Event]:
+    return (
+        Event.objects.filter(order_id=order_id, type=type_name)
+        .order_by("seq")
+        .values_list("version", "payload")[:1]
+    )
 
 
 def order_histories(order_ids: Collection[int], *, up_to: int) -> list[tuple[int, int, str, str]]:

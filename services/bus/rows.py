@@ -102,6 +102,9 @@ def _insert(
 @dataclass(frozen=True)
 class _Select:
     sql: str
+    # The type the compiler gave each parameter (psycopg's Int8 for an integer on PostgreSQL),
+    # or None where it kept the caller's.
+    kinds: tuple[type | None, ...]
     # (column, the functions that turn what the driver gives into what the ORM gives, the column's
     # expression they take)
     converters: list[tuple[int, list[Callable[..., Any]], Any]]
@@ -118,7 +121,8 @@ def rows_select(
     ``build`` is a module-level function (its identity keys the statement) that makes the same
     query for any ``params``. The first call compiles what it builds; when the statement takes
     exactly ``params``, in that order and as given (no field adapted one), the statement is kept.
-    Otherwise every call runs the queryset through the ORM.
+    Otherwise every call runs the queryset through the ORM. Parameters are told apart by value,
+    so a builder should not take two of one type that a first call could pass equal.
     """
     key = (build, connection.vendor)
     if key not in _selects:
@@ -126,6 +130,8 @@ def rows_select(
     select = _selects[key]
     if select is None:
         return [tuple(row) for row in build(*params)]
+    if any(select.kinds):
+        params = tuple(k(p) if k else p for k, p in zip(select.kinds, params, strict=True))
     with connection.cursor() as cursor:
         cursor.execute(select.sql, params)
         rows = cursor.fetchall()
@@ -143,11 +149,18 @@ def rows_select(
 def _select_compile(queryset: models.QuerySet[Any], params: tuple[Param, ...]) -> _Select | None:
     compiler = queryset.query.get_compiler(connection=connection)
     sql, compiled = compiler.as_sql()
-    if list(compiled) != list(params) or any(type(p) not in (int, str) for p in compiled):
+    plain = all(
+        isinstance(c, type(p)) and c == p and type(p) in (int, str)
+        for c, p in zip(compiled, params, strict=False)
+    )
+    if len(compiled) != len(params) or not plain:
         return None
+    kinds = tuple(
+        type(c) if type(c) is not type(p) else None for c, p in zip(compiled, params, strict=True)
+    )
     columns = [selected[0] for selected in compiler.select[: compiler.col_count]]
     converters = [
         (position, functions, expression)
         for position, (functions, expression) in compiler.get_converters(columns).items()
     ]
-    return _Select(sql=sql, converters=converters)
+    return _Select(sql=sql, kinds=kinds, converters=converters)
