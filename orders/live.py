@@ -9,7 +9,6 @@ page reads one version of each type and never upcasts itself.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
@@ -18,7 +17,11 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
+import redis
 from channels.layers import get_channel_layer
+from channels_redis.pubsub import RedisPubSubLoopLayer
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
 
 from orders.aggregator import status_fold
 from orders.models import Order, OrderStatus
@@ -107,48 +110,14 @@ def events_broadcast(events: Iterable[Event]) -> None:
         "broadcast to the live pages", attributes={"checkout.events": len(messages)}
     ):
         try:
-            _broadcast_loop.run(_group_send_all(messages), timeout=_BROADCAST_TIMEOUT_S)
+            # The socket text is encoded here, once, rather than by each of the sockets it
+            # reaches. One publish reaches the feed and the order's page alike (orders/fanout.py).
+            _publisher.group_send(
+                EVENTS_GROUP,
+                [{"type": "event.message", "message": m, "text": json.dumps(m)} for m in messages],
+            )
         except Exception:
             log.warning("live broadcast failed; pages will catch up from the log", exc_info=True)
-
-
-_BROADCAST_TIMEOUT_S = 5.0
-
-
-class _BroadcastLoop:
-    """One event loop per process, in a thread of its own, that every broadcast runs on.
-
-    ``async_to_sync`` from a thread with no loop (a Celery task, the relay) starts a new thread
-    and a new loop for each call, and the channel layer opens a new Redis connection for each
-    loop: that was a third of a delivery's cost. Here the loop and its connections live as long
-    as the process. A forked child (the worker's pool) starts its own on first use.
-    """
-
-    def __init__(self) -> None:
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._pid = 0
-        self._lock = threading.Lock()
-
-    def _running_loop(self) -> asyncio.AbstractEventLoop:
-        with self._lock:
-            if self._loop is None or self._pid != os.getpid():
-                self._loop = asyncio.new_event_loop()
-                self._pid = os.getpid()
-                threading.Thread(
-                    target=self._loop.run_forever, name="live-broadcast", daemon=True
-                ).start()
-            return self._loop
-
-    def run(self, coro: Any, *, timeout: float) -> Any:
-        future = asyncio.run_coroutine_threadsafe(coro, self._running_loop())
-        try:
-            return future.result(timeout)
-        except TimeoutError:
-            future.cancel()
-            raise
-
-
-_broadcast_loop = _BroadcastLoop()
 
 
 def order_notices_send(order_ids: Iterable[int], message: dict[str, Any]) -> None:
@@ -160,29 +129,80 @@ def order_notices_send(order_ids: Iterable[int], message: dict[str, Any]) -> Non
     one is not fatal, and a failure is logged, never raised.
     """
     groups = sorted({order_group(order_id) for order_id in order_ids})
-    if not groups:
-        return
+    envelope = {"type": NOTICE_MESSAGE, "text": json.dumps(message)}
     try:
-        _broadcast_loop.run(_notices_send(groups, message), timeout=_BROADCAST_TIMEOUT_S)
+        for group in groups:
+            _publisher.group_send(group, [envelope])
     except Exception:
         log.warning("notice to the order pages failed", exc_info=True)
 
 
-async def _notices_send(groups: list[str], message: dict[str, Any]) -> None:
-    layer = get_channel_layer()
-    if layer is None:
-        return
-    envelope = {"type": NOTICE_MESSAGE, "text": json.dumps(message)}
-    for group in groups:
-        await layer.group_send(group, envelope)
+# A Redis that does not answer holds a delivery up for at most this long.
+_PUBLISH_TIMEOUT_S = 5.0
 
 
-async def _group_send_all(messages: list[dict[str, Any]]) -> None:
-    layer = get_channel_layer()
-    if layer is None:
-        return
-    for message in messages:
-        # The socket text is encoded here, once, rather than by each of the sockets it reaches.
-        # One publish reaches the feed and the order's page alike (orders/fanout.py).
-        envelope = {"type": "event.message", "message": message, "text": json.dumps(message)}
-        await layer.group_send(EVENTS_GROUP, envelope)
+class _Publisher:
+    """Publishes to the channel layer's groups from the calling thread, one client per process.
+
+    The layer (channels_redis's pub/sub layer) is asyncio only: from a thread without a loop (a
+    Celery task, a request's thread) each send was handed to a loop thread and waited for, two
+    thread switches and the asyncio client's work per message. Here the layer itself serializes
+    the message and names the group's channel and its Redis, and redis-py PUBLISHes it in one
+    round trip, as the layer's ``group_send`` would: the web processes' layers take it as theirs.
+    A forked child (the worker's pool) makes its own client on first use.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pid = 0
+        self._layer: Any = None
+        self._names: Any = None
+        self._clients: dict[str, redis.Redis] = {}
+
+    def group_send(self, group: str, messages: list[dict[str, Any]]) -> None:
+        layer, names = self._ready()
+        if layer is None:
+            return
+        channel = names._get_group_channel_name(group)
+        client = self._client(names._get_shard(channel).host)
+        if len(messages) == 1:
+            client.publish(channel, layer.serialize(messages[0]))
+            return
+        with client.pipeline(transaction=False) as pipe:
+            for message in messages:
+                pipe.publish(channel, layer.serialize(message))
+            pipe.execute()
+
+    def _ready(self) -> tuple[Any, Any]:
+        with self._lock:
+            if self._pid != os.getpid():
+                self._pid = os.getpid()
+                self._clients = {}
+                self._layer = get_channel_layer()
+                self._names = None
+                if self._layer is not None:
+                    # The layer's per-loop half names channels and shards; made here, it opens
+                    # no connection of its own.
+                    self._names = RedisPubSubLoopLayer(
+                        *self._layer._args, **self._layer._kwargs, channel_layer=self._layer
+                    )
+            return self._layer, self._names
+
+    def _client(self, host: dict[str, Any]) -> redis.Redis:
+        address = host["address"]
+        with self._lock:
+            client = self._clients.get(address)
+            if client is None:
+                client = redis.Redis.from_url(
+                    address,
+                    socket_timeout=_PUBLISH_TIMEOUT_S,
+                    socket_connect_timeout=_PUBLISH_TIMEOUT_S,
+                    # A connection Redis dropped while idle (a restart) is opened again once.
+                    retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), 3),
+                    retry_on_error=[redis.ConnectionError, redis.TimeoutError],
+                )
+                self._clients[address] = client
+            return client
+
+
+_publisher = _Publisher()

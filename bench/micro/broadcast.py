@@ -2,8 +2,9 @@
 
     .venv/bin/python -m bench.micro.broadcast
 
-Compares ``async_to_sync`` per call (a new thread, loop and Redis connection each time) with
-the per-process broadcast loop of orders/live.py, on an embedded Redis.
+Compares the channel layer's ``group_send`` through ``async_to_sync`` per call (a new thread,
+loop and Redis connection each time) with orders/live.py's publish from the calling thread, on
+an embedded Redis.
 """
 
 from __future__ import annotations
@@ -24,17 +25,20 @@ def _measure() -> None:
     from orders import live
 
     message = {"kind": "event", "event": {"seq": 1, "orderId": 1}, "status": "INITIATED"}
-    messages = [message]
+
+    from channels.layers import get_channel_layer
+
+    envelope = {"type": "event.message", "message": message, "text": "{}"}
 
     def per_call() -> None:
-        async_to_sync(live._group_send_all)(messages)
+        async_to_sync(get_channel_layer().group_send)(live.EVENTS_GROUP, envelope)
 
-    def one_loop() -> None:
-        live._broadcast_loop.run(live._group_send_all(messages), timeout=5)
+    def direct() -> None:
+        live._publisher.group_send(live.EVENTS_GROUP, [envelope])
 
     for name, fn in [
         ("async_to_sync per call", per_call),
-        ("one loop per process", one_loop),
+        ("publish from the calling thread", direct),
     ] * 2:
         fn()
         wall, cpu = time.perf_counter(), time.process_time()
