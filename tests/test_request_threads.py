@@ -34,18 +34,23 @@ def threads_seen() -> Iterator[list[tuple[str, threading.Thread]]]:
     request_finished.disconnect(finished)
 
 
-async def _get(app: Any, path: str = "/healthz") -> list[dict[str, Any]]:
+async def _get(
+    app: Any, path: str = "/healthz", *, method: str = "GET", body: bytes = b""
+) -> list[dict[str, Any]]:
+    headers = [(b"host", b"testserver")]
+    if body:
+        headers += [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
     scope = {
         "type": "http",
         "asgi": {"version": "3.0"},
         "http_version": "1.1",
-        "method": "GET",
+        "method": method,
         "scheme": "http",
         "path": path,
         "raw_path": path.encode(),
         "query_string": b"",
         "root_path": "",
-        "headers": [(b"host", b"testserver")],
+        "headers": headers,
         "client": ("127.0.0.1", 40000),
         "server": ("testserver", 80),
     }
@@ -55,7 +60,7 @@ async def _get(app: Any, path: str = "/healthz") -> list[dict[str, Any]]:
         nonlocal read
         if not read:
             read = True
-            return {"type": "http.request", "body": b"", "more_body": False}
+            return {"type": "http.request", "body": body, "more_body": False}
         await asyncio.Future()  # no disconnect: Django cancels this wait when it has answered
         raise AssertionError("unreachable")
 
@@ -122,3 +127,33 @@ def test_past_the_limit_a_burst_s_extra_threads_are_shut_down(monkeypatch):
     assert kept.submit(threading.get_ident).result(5)
     with pytest.raises(RuntimeError, match="shutdown"):
         dropped.submit(threading.get_ident)
+
+
+def _headers(sent: list[dict[str, Any]]) -> dict[bytes, bytes]:
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    return {k.lower(): v for k, v in start["headers"]}
+
+
+def _body(sent: list[dict[str, Any]]) -> bytes:
+    return b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+
+
+def test_the_site_answers_through_the_sync_chain_as_through_djangos_own():
+    """The middleware chain is built as under WSGI; the site still answers as it does."""
+    app = RequestThreadsHandler()
+    assert not asyncio.iscoroutinefunction(app._middleware_chain)
+
+    async def three() -> list[list[dict[str, Any]]]:
+        return [
+            await _get(app, "/healthz"),
+            await _get(app, "/no-such-page"),
+            await _get(app, "/orders", method="POST", body=b'{"userId": "x"'),
+        ]
+
+    ok, missing, bad = asyncio.run(three())
+
+    assert _status(ok) == 200 and _body(ok) == b"ok"
+    assert b"content-security-policy" in _headers(ok)  # the middleware ran
+    assert _headers(ok)[b"x-frame-options"] == b"DENY"
+    assert _status(missing) == 404
+    assert _status(bad) == 400 and b"malformed_json" in _body(bad)
