@@ -30,6 +30,7 @@ from pydantic import (
 from pydantic_core import ErrorDetails, PydanticCustomError
 
 from orders.models import Customer, Order, OrderStatus, Product
+from services.bus.rows import row_by_pk
 from services.bus.schemas import TOKEN_RULE, Envelope, PaymentToken
 
 IDEMPOTENCY_KEY_MAX = 255
@@ -177,10 +178,10 @@ def order_request_parse(data: Any, *, from_form: bool = False) -> OrderRequest:
     except ValidationError as exc:
         raise ApiError.invalid(_field_errors(exc)) from None
     errors = {}
-    request._customer = Customer.objects.filter(pk=request.userId).first()
+    request._customer = row_by_pk(Customer, request.userId)
     if request._customer is None:
         errors["userId"] = f"userId {request.userId} is not a known customer"
-    request._product = Product.objects.filter(pk=request.productId).first()
+    request._product = row_by_pk(Product, request.productId)
     if request._product is None:
         errors["productId"] = f"productId {request.productId} is not a known product"
     if errors:

@@ -10,6 +10,7 @@ from orders.contract import OrderRequest
 from orders.models import Customer, Order, Product
 from services.bus import hooks, schemas
 from services.bus.outbox import event_emit
+from services.bus.rows import row_insert
 from services.bus.schemas import mask_token
 
 
@@ -40,14 +41,16 @@ def order_place(
     product = request.product or Product.objects.get(pk=request.productId)
     try:
         with transaction.atomic():
-            order = Order.objects.create(
-                customer=customer,
-                product=product,
-                quantity=request.quantity,
-                amount=product.price * request.quantity,
-                payment_token_masked=mask_token(request.paymentToken),
-                idempotency_key=idempotency_key or None,
-                request_fingerprint=fingerprint,
+            order = row_insert(
+                Order(
+                    customer=customer,
+                    product=product,
+                    quantity=request.quantity,
+                    amount=product.price * request.quantity,
+                    payment_token_masked=mask_token(request.paymentToken),
+                    idempotency_key=idempotency_key or None,
+                    request_fingerprint=fingerprint,
+                )
             )
             if on_created is not None:
                 on_created(order)

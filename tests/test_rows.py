@@ -218,3 +218,15 @@ def test_every_hot_select_keeps_its_statement():
         for build, params in calls:
             rows.rows_select(build, *params)
     assert [b.__name__ for b, _ in calls if rows._selects[(b, connection.vendor)] is None] == []
+
+
+def test_a_row_by_its_key_is_the_instance_the_orm_builds(customer, product):
+    from orders.models import Customer, Product
+    from services.bus.rows import row_by_pk
+
+    for model, pk in [(Customer, customer.pk), (Product, product.pk)]:
+        by_hand, by_orm = row_by_pk(model, pk), model.objects.filter(pk=pk).first()
+        fields = [f.attname for f in model._meta.concrete_fields]
+        assert [getattr(by_hand, f) for f in fields] == [getattr(by_orm, f) for f in fields]
+        assert not by_hand._state.adding and by_hand._state.db == "default"
+    assert row_by_pk(Customer, 987654) is None

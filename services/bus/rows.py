@@ -164,3 +164,21 @@ def _select_compile(queryset: models.QuerySet[Any], params: tuple[Param, ...]) -
         for position, (functions, expression) in compiler.get_converters(columns).items()
     ]
     return _Select(sql=sql, kinds=kinds, converters=converters)
+
+
+def row_by_pk(model: type[M], pk: Param) -> M | None:
+    """``model.objects.filter(pk=pk).first()``, through a compiled select: the row as the ORM
+    would build it (``from_db``), or None."""
+    names, build = _by_pk(model)
+    found = rows_select(build, pk)
+    return model.from_db(connection.alias, names, found[0]) if found else None
+
+
+@functools.cache
+def _by_pk(model: type[M]) -> tuple[list[str], Callable[[Param], models.QuerySet[Any]]]:
+    names = [f.attname for f in model._meta.concrete_fields]
+
+    def build(pk: Param) -> models.QuerySet[Any]:
+        return model._default_manager.filter(pk=pk).values_list(*names)
+
+    return names, build
