@@ -17,7 +17,7 @@ from orders.models import Customer, Order, OrderInbox, Product
 from services.bus import schemas
 from services.bus.models import Event
 from services.bus.outbox import event_emit
-from services.bus.rows import rows_select
+from services.bus.rows import Update, rows_select, rows_update
 from services.bus.schemas import Envelope, Payload
 
 
@@ -43,7 +43,7 @@ def order_react(event: Envelope, payload: Payload) -> None:
         log[emitted.type] = emitted.event_id
     status = status_fold(log)
     if status_now != status:
-        Order.objects.filter(pk=event.orderId).update(status=status)
+        rows_update(_status_set, status, event.orderId)
     if isinstance(payload, schemas.InventoryUpdated | schemas.InventoryReleased):
         stock_project(payload.productId, payload.stockAfter, event.seq)
 
@@ -83,7 +83,20 @@ def points_project(event: Envelope, payload: Payload) -> None:
 def stock_project(product_id: int | None, stock: int, seq: int) -> None:
     if product_id is None:
         return
-    Product.objects.filter(pk=product_id, stock_seq__lt=seq).update(stock=stock, stock_seq=seq)
+    rows_update(_stock_set, stock, seq, product_id, seq)
+
+
+def _status_set(status: str, order_id: int) -> Update:
+    return Order.objects.filter(pk=order_id), {"status": status}
+
+
+def _stock_set(stock: int, seq: int, product_id: int, older_than: int) -> Update:
+    """The shop's stock figure as of ``seq``, unless a later event set it already. (The
+    parameters in the statement's order: the values set, then the filter's by name.)"""
+    return Product.objects.filter(pk=product_id, stock_seq__lt=older_than), {
+        "stock": stock,
+        "stock_seq": seq,
+    }
 
 
 HANDLES = {

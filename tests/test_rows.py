@@ -158,7 +158,7 @@ def test_a_compiled_select_answers_as_the_orm_does_converters_included(monkeypat
     assert first[0][2].tzinfo is not None
 
     # Later calls run the kept statement: nothing is compiled again.
-    monkeypatch.setattr(rows, "_select_compile", lambda *a: pytest.fail("compiled again"))
+    monkeypatch.setattr(rows, "_compiled", lambda *a, **k: pytest.fail("compiled again"))
     assert rows.rows_select(_log_of, 8) == [tuple(r) for r in _log_of(8)]
     assert rows.rows_select(_log_of, 9) == []
 
@@ -200,10 +200,10 @@ def test_every_hot_select_keeps_its_statement():
     the ORM on every delivery, silently: each one the handlers use is held to it here."""
     from django.db import connection
 
-    from orders.handlers import _order_log, _order_status_locked
+    from orders.handlers import _order_log, _order_status_locked, _status_set, _stock_set
     from services.bus import rows
     from services.bus.history import _first_of_type
-    from services.inventory.stock import _on_hand, _reservation_of
+    from services.inventory.stock import _on_hand, _reservation_of, _stock_take
     from services.payment.payments import _payment_of
 
     calls = [
@@ -214,10 +214,19 @@ def test_every_hot_select_keeps_its_statement():
         (_on_hand, (1,)),
         (_first_of_type, (1, "OrderCreated")),
     ]
+    updates = [
+        (_status_set, ("INITIATED", 1)),
+        (_stock_set, (3, 9, 1, 9)),
+        (_stock_take, (1, 1, 1)),
+    ]
     with transaction.atomic():
         for build, params in calls:
             rows.rows_select(build, *params)
-    assert [b.__name__ for b, _ in calls if rows._selects[(b, connection.vendor)] is None] == []
+        for build, params in updates:
+            rows.rows_update(build, *params)
+    vendor = connection.vendor
+    assert [b.__name__ for b, _ in calls if rows._selects[(b, vendor)] is None] == []
+    assert [b.__name__ for b, _ in updates if rows._updates[(b, vendor)] is None] == []
 
 
 def test_a_row_by_its_key_is_the_instance_the_orm_builds(customer, product):
@@ -230,3 +239,49 @@ def test_a_row_by_its_key_is_the_instance_the_orm_builds(customer, product):
         assert [getattr(by_hand, f) for f in fields] == [getattr(by_orm, f) for f in fields]
         assert not by_hand._state.adding and by_hand._state.db == "default"
     assert row_by_pk(Customer, 987654) is None
+
+
+def _events_after_of_type(seq: int, type_name: str) -> Any:
+    # Django sorts a filter's conditions by name: seq__gt, then type.
+    return Event.objects.filter(type=type_name, seq__gt=seq).values_list("seq")
+
+
+def _set_version(version: int, order_id: int) -> Any:
+    return Event.objects.filter(order_id=order_id), {"version": version}
+
+
+def _set_version_swapped(order_id: int, version: int) -> Any:
+    return Event.objects.filter(order_id=order_id), {"version": version}
+
+
+def test_a_compiled_update_changes_what_the_orms_would_and_counts_the_rows():
+    from services.bus import rows
+
+    for order_id in (7, 7, 8):
+        Event.objects.create(**{**_event_fields(), "order_id": order_id})
+
+    assert rows.rows_update(_set_version, 5, 7) == 2
+    assert rows.rows_update(_set_version, 6, 8) == 1
+    assert rows.rows_update(_set_version, 6, 9) == 0
+    assert sorted(Event.objects.values_list("order_id", "version")) == [(7, 5), (7, 5), (8, 6)]
+
+
+def test_parameters_out_of_the_statements_order_are_never_kept_even_when_equal():
+    """A first call whose values happen to be equal cannot hide a builder's wrong order: the
+    stand-ins show where each parameter goes."""
+    from django.db import connection
+
+    from services.bus import rows
+
+    Event.objects.create(**{**_event_fields(), "order_id": 3, "version": 1})
+    Event.objects.create(**{**_event_fields(), "order_id": 4, "version": 1})
+
+    assert rows.rows_update(_set_version_swapped, 3, 3) == 1  # equal: the order cannot show
+    assert rows._updates[(_set_version_swapped, connection.vendor)] is None
+    assert rows.rows_update(_set_version_swapped, 4, 2) == 1  # still right, by the ORM
+    assert Event.objects.get(order_id=4).version == 2
+    assert Event.objects.get(order_id=3).version == 3
+
+    seq = Event.objects.order_by("seq").first().seq
+    assert rows.rows_select(_events_after_of_type, seq, "OrderCreated") != []
+    assert rows._selects[(_events_after_of_type, connection.vendor)] is not None

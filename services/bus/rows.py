@@ -15,6 +15,7 @@ No signal is sent: nothing listens for these models' saves.
 ``rows_select`` runs a ``values_list`` queryset as the ORM would, but compiles it only once per
 engine: Django's own compiler writes the statement (its locking clause included) and names the
 converters of each column, and each later call runs that statement with its own parameters.
+``rows_update`` does the same for a queryset's ``update``.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from django.db import connection, models
+from django.db.models.sql import UpdateQuery
 
 M = TypeVar("M", bound=models.Model)
 Param = int | str
@@ -109,6 +111,12 @@ class _Select:
     # expression they take)
     converters: list[tuple[int, list[Callable[..., Any]], Any]]
 
+    def typed(self, params: tuple[Param, ...]) -> tuple[Any, ...]:
+        """``params`` as the compiler typed them."""
+        if not any(self.kinds):
+            return params
+        return tuple(k(p) if k else p for k, p in zip(self.kinds, params, strict=True))
+
 
 _selects: dict[tuple[Callable[..., Any], str], _Select | None] = {}
 
@@ -119,21 +127,19 @@ def rows_select(
     """The rows of the ``values_list`` queryset ``build(*params)``, compiled once per engine.
 
     ``build`` is a module-level function (its identity keys the statement) that makes the same
-    query for any ``params``. The first call compiles what it builds; when the statement takes
-    exactly ``params``, in that order and as given (no field adapted one), the statement is kept.
-    Otherwise every call runs the queryset through the ORM. Parameters are told apart by value,
-    so a builder should not take two of one type that a first call could pass equal.
+    query for any ``params``. The first call compiles what it builds, and compiles it again for
+    stand-in values, one different value per parameter: when both statements are the same and
+    each takes its values as given, in the order given (no field adapted one), the statement is
+    kept. Otherwise every call runs the queryset through the ORM.
     """
     key = (build, connection.vendor)
     if key not in _selects:
-        _selects[key] = _select_compile(build(*params), params)
+        _selects[key] = _compiled(lambda *a: build(*a).query, params, columns=True)
     select = _selects[key]
     if select is None:
         return [tuple(row) for row in build(*params)]
-    if any(select.kinds):
-        params = tuple(k(p) if k else p for k, p in zip(select.kinds, params, strict=True))
     with connection.cursor() as cursor:
-        cursor.execute(select.sql, params)
+        cursor.execute(select.sql, select.typed(params))
         rows = cursor.fetchall()
     if not select.converters:
         return [tuple(row) for row in rows]
@@ -146,24 +152,68 @@ def rows_select(
     return converted
 
 
-def _select_compile(queryset: models.QuerySet[Any], params: tuple[Param, ...]) -> _Select | None:
-    compiler = queryset.query.get_compiler(connection=connection)
-    sql, compiled = compiler.as_sql()
-    plain = all(
-        isinstance(c, type(p)) and c == p and type(p) in (int, str)
-        for c, p in zip(compiled, params, strict=False)
-    )
-    if len(compiled) != len(params) or not plain:
+Update = tuple[models.QuerySet[Any], dict[str, Any]]
+_updates: dict[tuple[Callable[..., Any], str], _Select | None] = {}
+
+
+def rows_update(build: Callable[..., Update], *params: Param) -> int:
+    """``queryset.update(**values)`` for the ``(queryset, values)`` that ``build(*params)``
+    makes, compiled once per engine as ``rows_select`` compiles; returns the rows changed.
+
+    ``params`` must come in the statement's order (the values set, then the filter's, whose
+    conditions Django sorts by name), or the statement is not kept.
+    """
+    key = (build, connection.vendor)
+    if key not in _updates:
+        _updates[key] = _compiled(lambda *a: _update_query(*build(*a)), params, columns=False)
+    update = _updates[key]
+    if update is None:
+        queryset, values = build(*params)
+        return int(queryset.update(**values))
+    with connection.cursor() as cursor:
+        cursor.execute(update.sql, update.typed(params))
+        return int(cursor.rowcount)
+
+
+def _update_query(queryset: models.QuerySet[Any], values: dict[str, Any]) -> Any:
+    query = queryset.query.chain(UpdateQuery)
+    query.add_update_values(values)
+    return query
+
+
+def _compiled(
+    query_for: Callable[..., Any], params: tuple[Param, ...], *, columns: bool
+) -> _Select | None:
+    """The statement ``query_for(*params)`` compiles to, if it takes exactly ``params``."""
+    stand_ins = tuple(_stand_in(p, n) for n, p in enumerate(params))
+    compiled = []
+    for values in (params, stand_ins):
+        compiler = query_for(*values).get_compiler(connection=connection)
+        sql, taken = compiler.as_sql()
+        if len(taken) != len(values) or not all(
+            type(v) in (int, str) and isinstance(t, type(v)) and t == v
+            for t, v in zip(taken, values, strict=True)
+        ):
+            return None
+        compiled.append((sql, taken, compiler))
+    (sql, taken, compiler), (stand_in_sql, _, _) = compiled
+    if sql != stand_in_sql:
         return None
     kinds = tuple(
-        type(c) if type(c) is not type(p) else None for c, p in zip(compiled, params, strict=True)
+        type(t) if type(t) is not type(p) else None for t, p in zip(taken, params, strict=True)
     )
-    columns = [selected[0] for selected in compiler.select[: compiler.col_count]]
-    converters = [
-        (position, functions, expression)
-        for position, (functions, expression) in compiler.get_converters(columns).items()
-    ]
+    converters = []
+    if columns:
+        selected = [s[0] for s in compiler.select[: compiler.col_count]]
+        converters = [(n, f, e) for n, (f, e) in compiler.get_converters(selected).items()]
     return _Select(sql=sql, kinds=kinds, converters=converters)
+
+
+def _stand_in(value: Param, position: int) -> Param:
+    """A value of ``value``'s type unlike any other parameter's, to see where each one goes."""
+    if isinstance(value, str):
+        return f"{value}~{position}"
+    return 1_000_003 + 7_919 * position
 
 
 def row_by_pk(model: type[M], pk: Param) -> M | None:

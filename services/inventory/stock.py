@@ -11,7 +11,7 @@ from typing import Protocol
 from django.db.models import F, QuerySet
 
 from services.bus.hooks import effect_policy
-from services.bus.rows import row_insert, rows_select
+from services.bus.rows import Update, row_insert, rows_select, rows_update
 from services.inventory.models import Reservation, Stock
 
 
@@ -51,9 +51,9 @@ def stock_reserve(*, order_id: int, product_id: int, quantity: int) -> tuple[Res
         if earlier:
             return Reservation.objects.get(pk=earlier[0][0]), False
     # One conditional UPDATE: two orders racing for the last unit cannot both pass the check.
-    taken = _rule.allows(order_id=order_id) and Stock.objects.filter(
-        product_id=product_id, on_hand__gte=quantity
-    ).update(on_hand=F("on_hand") - quantity)
+    taken = _rule.allows(order_id=order_id) and rows_update(
+        _stock_take, quantity, quantity, product_id
+    )
     reservation = row_insert(
         Reservation(
             order_id=order_id,
@@ -64,6 +64,14 @@ def stock_reserve(*, order_id: int, product_id: int, quantity: int) -> tuple[Res
         )
     )
     return reservation, True
+
+
+def _stock_take(quantity: int, at_least: int, product_id: int) -> Update:
+    """Take ``quantity`` units if at least that many are on hand: 1 row changed, or 0. (The
+    parameters in the statement's order: Django sorts the filter's conditions by name.)"""
+    return Stock.objects.filter(product_id=product_id, on_hand__gte=at_least), {
+        "on_hand": F("on_hand") - quantity
+    }
 
 
 def _reservation_of(order_id: int) -> QuerySet[Reservation]:
