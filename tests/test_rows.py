@@ -201,6 +201,7 @@ def test_every_hot_select_keeps_its_statement():
     from django.db import connection
 
     from orders.handlers import _order_log, _order_status_locked, _status_set, _stock_set
+    from orders.models import OrderStatus
     from services.bus import rows
     from services.bus.history import _first_of_type
     from services.inventory.stock import _on_hand, _reservation_of, _stock_take
@@ -215,7 +216,7 @@ def test_every_hot_select_keeps_its_statement():
         (_first_of_type, (1, "OrderCreated")),
     ]
     updates = [
-        (_status_set, ("INITIATED", 1)),
+        (_status_set, (OrderStatus.CONFIRMED, 1)),  # what status_fold gives: an enum member
         (_stock_set, (3, 9, 1, 9)),
         (_stock_take, (1, 1, 1)),
     ]

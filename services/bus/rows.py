@@ -132,6 +132,7 @@ def rows_select(
     each takes its values as given, in the order given (no field adapted one), the statement is
     kept. Otherwise every call runs the queryset through the ORM.
     """
+    params = _plain(params)
     key = (build, connection.vendor)
     if key not in _selects:
         _selects[key] = _compiled(lambda *a: build(*a).query, params, columns=True)
@@ -163,6 +164,7 @@ def rows_update(build: Callable[..., Update], *params: Param) -> int:
     ``params`` must come in the statement's order (the values set, then the filter's, whose
     conditions Django sorts by name), or the statement is not kept.
     """
+    params = _plain(params)
     key = (build, connection.vendor)
     if key not in _updates:
         _updates[key] = _compiled(lambda *a: _update_query(*build(*a)), params, columns=False)
@@ -207,6 +209,22 @@ def _compiled(
         selected = [s[0] for s in compiler.select[: compiler.col_count]]
         converters = [(n, f, e) for n, (f, e) in compiler.get_converters(selected).items()]
     return _Select(sql=sql, kinds=kinds, converters=converters)
+
+
+def _plain(params: tuple[Any, ...]) -> tuple[Any, ...]:
+    """An enum member (a status, a choice) as the plain str or int it stands for."""
+    if all(type(p) in (int, str) for p in params):
+        return params
+    return tuple(
+        p
+        if type(p) in (int, str) or isinstance(p, bool)
+        else str(p)
+        if isinstance(p, str)
+        else int(p)
+        if isinstance(p, int)
+        else p
+        for p in params
+    )
 
 
 def _stand_in(value: Param, position: int) -> Param:
