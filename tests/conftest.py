@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.conf import settings
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 
@@ -28,6 +29,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # daphne and headless Chromium for the browser tests (``page``, ``daphne``).
 pytest_plugins = ["tests.browser_stack"]
+
+# WhiteNoise warns, for every handler a test client builds, that STATIC_ROOT is missing, as it is
+# in a fresh clone before any collectstatic; the suite's pages find their files (DEBUG) without it.
+Path(settings.STATIC_ROOT).mkdir(parents=True, exist_ok=True)
 
 # Fuzzing: a quick run in ``make test``, a deep one in CI (HYPOTHESIS_PROFILE=ci, .ci/run). A test
 # that sets its own number of examples keeps it under either.
