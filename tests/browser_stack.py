@@ -22,6 +22,7 @@ import pytest
 from checkout_site import processes
 from checkout_site.embedded_redis import free_port
 from tests.conftest import Worker, stack_env
+from tests.session_logs import session_log
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -48,7 +49,9 @@ def live_site(django_db_setup: None) -> Iterator[LiveSite]:
     # ORM calls under Playwright's loop (``browser``); the server must not.
     env = stack_env(DJANGO_DEBUG="true")
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-    server = processes.daphne(port=port, env=env, log=processes.log_file("daphne"))
+    log = processes.log_file("daphne")
+    session_log("daphne", log)
+    server = processes.daphne(port=port, env=env, log=log)
     with server:
         server.wait(timeout=30)
         yield LiveSite(url=f"http://127.0.0.1:{port}", process=server)

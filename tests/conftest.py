@@ -27,8 +27,9 @@ from tests.stack_plugin import _state
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# daphne and headless Chromium for the browser tests (``page``, ``daphne``).
-pytest_plugins = ["tests.browser_stack"]
+# daphne and headless Chromium for the browser tests (``page``, ``daphne``); the session's
+# processes' logs shown with a failing test.
+pytest_plugins = ["tests.session_logs", "tests.browser_stack"]
 
 # WhiteNoise warns, for every handler a test client builds, that STATIC_ROOT is missing, as it is
 # in a fresh clone before any collectstatic; the suite's pages find their files (DEBUG) without it.
@@ -213,6 +214,9 @@ def worker(django_db_setup: None, django_db_blocker: Any) -> Iterator[Worker]:
     # Redis) left would retry them, and its retries land in the first stack test's queues.
     _queues_purge()
     w = Worker("checkout-test").start()
+    from tests.session_logs import session_log
+
+    session_log("worker", w.log)
     _session_worker.append(w)
     yield w
     _session_worker.clear()
