@@ -136,10 +136,11 @@ ORDER_RATE_REDIS_URL = REDIS_URL
 # A process's pub/sub connection can die while idle (Redis restarted, no socket subscribed):
 # redis-py then finds out on the next SUBSCRIBE or PUBLISH, and with no retry that page's
 # connect (or that broadcast) failed. With one, it reconnects, subscribes again to what it
-# had, and sends the command.
+# had, and sends the command. When the receive loop reconnects it at the same moment, one of
+# the two fails; checkout_site/channel_layer.py then drops the connection and tries again.
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+        "BACKEND": "checkout_site.channel_layer.CheckoutChannelLayer",
         "CONFIG": {
             "hosts": [
                 {"address": REDIS_URL, "retry": Retry(ExponentialBackoff(cap=1.0, base=0.05), 3)}
