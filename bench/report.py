@@ -191,8 +191,11 @@ def limits(r: dict[str, Any]) -> str:
                 + ", ".join(f"{name} {ms:g} ms" for name, ms in spent)
                 + f". Each delivery is a transaction of {prof['sql_statements_per_delivery']:g} "
                 f"SQL statements (BEGIN and COMMIT included) and "
-                f"{prof['redis_sends_per_delivery']:g} Redis commands (the task's fetch, "
-                "its unacked entry and its ack, which bare Celery pays too, then the publishes). "
+                f"{prof['redis_sends_per_delivery']:g} Redis commands (the task's fetch, then "
+                "the publishes). Bare Celery also writes each task to kombu's unacked hash and "
+                "removes it at the ack, two MULTI/EXEC round trips; the checkout leaves that to "
+                "its reconciler, which sends again what a killed worker held (settings: "
+                "ack_emulation). "
                 "The hot statements are compiled once (services/bus/rows.py) and a broadcast "
                 "is one PUBLISH from the committing thread; what is left is the work itself: "
                 "a write transaction per delivery with its inbox row and its record, Celery's "

@@ -214,7 +214,18 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = envint("CELERY_PREFETCH_MULTIPLIER", 4, mini
 # A message taken but not acked is given back after this long (worker killed with -9). Handlers
 # take milliseconds; 60 s is long enough that a slow handler is not run twice by accident, and
 # short enough that a lost message comes back within a demo. Retries use countdowns far below it.
+#
+# On Redis, kombu emulates acks: it writes each message it hands out to an unacked hash and
+# removes it at the ack, two MULTI/EXEC round trips per delivery (a quarter of a delivery's CPU),
+# so a message a killed worker held comes back after the visibility timeout. Here that
+# guarantee is the reconciler's (services/bus/reconciler.py): an event a subscriber has not
+# handled RECONCILE_AFTER_SECONDS after it was stored is sent again, before the visibility
+# timeout would have. So the emulation is off, and the messages a worker holds are kept in its
+# memory: acked there, and put back in their queues when it stops (or its child dies). A worker
+# killed with -9 loses what it held, and the reconciler sends it again. On RabbitMQ acks are the
+# broker's own and this changes nothing.
 CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "ack_emulation": envbool("CELERY_ACK_EMULATION", False),
     "visibility_timeout": envint("CELERY_VISIBILITY_TIMEOUT", 60, minimum=5),
     "socket_connect_timeout": 3,
     "socket_timeout": 10,

@@ -38,8 +38,8 @@ from tests.helpers import ARTICLE_ORDER, post_order
 pytestmark = [pytest.mark.stack, pytest.mark.django_db(transaction=True)]
 
 SECRET_TOKEN = "tok_faultsSecret4242"
-# Short enough that a killed worker's messages come back within the test; the reconciler
-# re-sends what they held even sooner.
+# A worker killed with -9 loses the messages it held (the broker keeps no unacked copy,
+# settings: ack_emulation); the reconciler sends their events again, this soon after storing.
 FAULT_ENV = {"CELERY_VISIBILITY_TIMEOUT": "5", "RECONCILE_AFTER_SECONDS": "4"}
 
 
