@@ -123,6 +123,25 @@ def test_duplicates_while_the_order_is_in_flight_change_nothing(stack, client, c
     assert Stock.objects.get(product_id=456).on_hand == 49
 
 
+def test_an_event_no_service_is_subscribed_to_counts_as_sent_without_the_broker(
+    stack, client, customer, product, broker_proxy
+):
+    order_id = post_order(client).json()["orderId"]
+    wait_terminal(order_id)
+    unheard = list(
+        Event.objects.filter(order_id=order_id, type__in=["OrderConfirmed", "NotificationSent"])
+    )
+    heard = Event.objects.get(order_id=order_id, type="PaymentProcessed")
+    broker_proxy.stop()
+    try:
+        sent = outbox_flush([heard, *unheard])
+    finally:
+        broker_proxy.start()
+
+    assert len(unheard) == 2
+    assert sent == sorted(e.seq for e in unheard)
+
+
 def test_an_event_stored_while_the_broker_is_down_is_sent_by_the_relay(
     stack, client, customer, product, broker_proxy
 ):

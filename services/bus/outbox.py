@@ -93,22 +93,30 @@ def outbox_flush(events: Iterable[Event]) -> list[int]:
     """Send committed events to every subscribing queue; returns the seqs the broker took.
 
     One producer, and so one broker connection, carries the whole batch; each event's messages
-    go in one round trip where the broker allows it (``_messages_publish``).
+    go in one round trip where the broker allows it (``_messages_publish``). An event no service
+    is subscribed to (by default OrderConfirmed and NotificationSent) is sent to no one: it
+    needs no broker, and counts as sent.
     """
-    events = list(events)
     sent: list[int] = []
-    if not events:
-        return sent
-    with _producer() as producer:
-        for event in events:
-            envelope = event.envelope()
-            messages = [m for s in _receivers(event) for m in _messages(event, s, envelope)]
-            try:
-                _messages_publish(producer, messages)
-            except (OperationalError, OSError) as exc:
-                log.warning("broker unreachable, seq %s left for the relay: %s", event.seq, exc)
-                continue
+    outgoing: list[tuple[Event, tuple[str, ...]]] = []
+    for event in events:
+        receivers = _receivers(event)
+        if receivers:
+            outgoing.append((event, receivers))
+        else:
             sent.append(event.seq)
+    if outgoing:
+        with _producer() as producer:
+            for event, receivers in outgoing:
+                envelope = event.envelope()
+                messages = [m for s in receivers for m in _messages(event, s, envelope)]
+                try:
+                    _messages_publish(producer, messages)
+                except (OperationalError, OSError) as exc:
+                    log.warning("broker unreachable, seq %s left for the relay: %s", event.seq, exc)
+                    continue
+                sent.append(event.seq)
+        sent.sort()
     if sent:
         _published_marks.add(sent)
     return sent
