@@ -98,33 +98,34 @@ def connection_reuse_stop() -> None:
 
 
 class _WriterLock:
-    """An exclusive ``flock`` on a file beside the database, held from BEGIN to COMMIT."""
+    """An exclusive ``flock`` on a file beside the database, held from BEGIN to COMMIT.
+
+    The file is opened at each BEGIN and closed at the end: a wrapper (one per thread) keeps no
+    descriptor between transactions, and each holder has an open file of its own, which is what
+    makes two threads of one process wait for each other."""
 
     def __init__(self, database: str) -> None:
         self._path = f"{database}.writers"
         self._fd: int | None = None
         self._pid = 0
-        self.held = False
 
     def take(self) -> None:
-        if self._fd is None or self._pid != os.getpid():
-            # Opened per process: a forked child's inherited descriptor shares the parent's lock.
-            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-            self._pid = os.getpid()
-            self.held = False
-        fcntl.flock(self._fd, fcntl.LOCK_EX)
-        self.held = True
+        fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._fd, self._pid = fd, os.getpid()
 
     def give(self) -> None:
-        if self.held and self._fd is not None and self._pid == os.getpid():
-            self.held = False
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-
-    def close(self) -> None:
-        self.give()
-        if self._fd is not None and self._pid == os.getpid():
-            os.close(self._fd)
-        self._fd = None
+        fd, self._fd = self._fd, None
+        if fd is None:
+            return
+        # A forked child's copy shares the parent's lock: it closes the copy and unlocks nothing.
+        if self._pid == os.getpid():
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
 
 
 def _on_disk(name: Any) -> bool:
