@@ -216,7 +216,7 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = envint("CELERY_PREFETCH_MULTIPLIER", 4, mini
 # short enough that a lost message comes back within a demo. Retries use countdowns far below it.
 #
 # On Redis, kombu emulates acks: it writes each message it hands out to an unacked hash and
-# removes it at the ack, two MULTI/EXEC round trips per delivery (a quarter of a delivery's CPU),
+# removes it at the ack, two MULTI/EXEC round trips per delivery (0.3-0.5 ms of a 3 ms delivery),
 # so a message a killed worker held comes back after the visibility timeout. Here that
 # guarantee is the reconciler's (services/bus/reconciler.py): an event a subscriber has not
 # handled RECONCILE_AFTER_SECONDS after it was stored is sent again, before the visibility
